@@ -1,0 +1,71 @@
+"""``create_app(settings)``: the lifespan owns the store, the HTTP client and the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import structlog
+from fastapi import FastAPI
+
+from app.api import health, shipments, webhooks
+from app.api.deps import Parts
+from app.api.errors import install_error_handlers
+from app.deliver.vtex_client import VtexClient
+from app.deliver.worker import Worker
+from app.ingest.carriers import BUILT_IN
+from app.ingest.intake import Intake
+from app.settings import Settings
+from app.store.store import Store
+
+log = structlog.get_logger("relay")
+
+
+def vtex_http_client(settings: Settings) -> httpx.AsyncClient:
+    """One pooled client for every VTEX call; in-flight requests stay modest on purpose."""
+    limit = settings.vtex_max_concurrency
+    return httpx.AsyncClient(
+        timeout=settings.vtex_timeout.total_seconds(),
+        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+        headers={"User-Agent": "tracking-relay/0.1"},
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The relay's ASGI app; nothing is opened until the lifespan starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store.open(settings.database_url)
+        await store.migrate()
+        async with vtex_http_client(settings) as http:
+            worker = Worker(store, VtexClient(http), settings) if settings.worker else None
+            intake = Intake(
+                store, settings, BUILT_IN, on_queued=worker.wake if worker else lambda: None
+            )
+            parts = Parts(settings=settings, store=store, intake=intake, worker=worker)
+            if worker is not None:
+                parts.worker_task = asyncio.create_task(worker.run(), name="delivery-worker")
+            app.state.parts = parts
+            log.info("relay.ready", database=store.describe(), worker=settings.worker)
+            try:
+                yield
+            finally:
+                if worker is not None and parts.worker_task is not None:
+                    await worker.stop(grace=settings.vtex_timeout.total_seconds())
+                    await parts.worker_task
+        await store.close()
+
+    app = FastAPI(
+        title="Tracking relay",
+        summary="Carrier tracking webhooks in, VTEX OMS invoice tracking out.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(webhooks.router)
+    app.include_router(shipments.router)
+    app.include_router(health.router)
+    return app

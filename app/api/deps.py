@@ -1,0 +1,69 @@
+"""``Annotated`` dependencies: the app's parts, and the admin check."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from app.deliver.worker import Worker
+from app.errors import Unauthorized
+from app.ingest.intake import Intake
+from app.settings import Settings
+from app.store.store import Store
+
+
+@dataclass
+class Parts:
+    """What the lifespan opened; routes reach it through dependencies only."""
+
+    settings: Settings
+    store: Store
+    intake: Intake
+    worker: Worker | None
+    worker_task: asyncio.Task[None] | None = field(default=None)
+
+    def worker_running(self) -> bool:
+        return self.worker_task is not None and not self.worker_task.done()
+
+    def wake_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+
+def _parts(request: Request) -> Parts:
+    parts: Parts = request.app.state.parts
+    return parts
+
+
+PartsDep = Annotated[Parts, Depends(_parts)]
+
+
+def _store(parts: PartsDep) -> Store:
+    return parts.store
+
+
+def _intake(parts: PartsDep) -> Intake:
+    return parts.intake
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+IntakeDep = Annotated[Intake, Depends(_intake)]
+
+
+def require_admin(parts: PartsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    """``Authorization: Bearer <RELAY_ADMIN_TOKEN>``, compared in constant time."""
+    token = parts.settings.admin_token
+    if token is None:
+        raise Unauthorized("admin routes are disabled: RELAY_ADMIN_TOKEN is not set")
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.get_secret_value().encode()
+    ):
+        raise Unauthorized("missing or wrong admin bearer token")
+
+
+AdminDep = Depends(require_admin)

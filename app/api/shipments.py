@@ -1,0 +1,130 @@
+"""The shipment registry: which VTEX invoice a tracking number belongs to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field, field_validator
+
+from app.api.deps import AdminDep, PartsDep, StoreDep
+from app.errors import NotFound
+from app.normalize.model import invoice_number_problem
+from app.store.store import DeliveryView, ShipmentView
+
+router = APIRouter(tags=["shipments"], dependencies=[AdminDep])
+
+TrackingNumber = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+class ShipmentRegistration(BaseModel):
+    orderId: str = Field(min_length=1, max_length=128)
+    invoiceNumber: str = Field(min_length=1, max_length=128)
+    carrier: str | None = Field(default=None, max_length=64)
+    account: str | None = Field(default=None, max_length=128)
+
+    @field_validator("invoiceNumber")
+    @classmethod
+    def _addressable(cls, value: str) -> str:
+        problem = invoice_number_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def delivery_json(view: DeliveryView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "orderId": view.order_id,
+        "invoiceNumber": view.invoice_number,
+        "account": view.account,
+        "state": view.state,
+        "queuedAt": _iso(view.queued_at),
+        "nextAttemptAt": _iso(view.next_attempt_at),
+        "deliveredAt": _iso(view.delivered_at),
+        "attemptCount": view.attempt_count,
+        "lastStatus": view.last_status,
+        "lastError": view.last_error,
+        "receipt": view.receipt,
+        "attempts": [
+            {
+                "attempt": a["attempt"],
+                "startedAt": _iso(a["started_at"]),
+                "durationMs": round(a["duration_ms"], 1),
+                "statusCode": a["status_code"],
+                "responseBody": a["response_body"],
+                "error": a["error"],
+            }
+            for a in view.attempts
+        ],
+    }
+
+
+def shipment_json(view: ShipmentView) -> dict[str, Any]:
+    return {
+        "trackingNumber": view.tracking_number,
+        "orderId": view.order_id,
+        "invoiceNumber": view.invoice_number,
+        "carrier": view.carrier,
+        "account": view.account,
+        "trackingUrl": view.tracking_url,
+        "registered": view.registered,
+        "firstSeenAt": _iso(view.first_seen_at),
+        "events": [
+            {
+                "time": _iso(e["occurred_at"]),
+                "status": e["status"],
+                "carrierStatus": e["carrier_status"],
+                "description": e["description"],
+                "city": e["city"],
+                "state": e["state"],
+                "carrier": e["carrier"],
+                "receivedAt": _iso(e["received_at"]),
+                "webhookId": e["webhook_id"],
+            }
+            for e in view.events
+        ],
+        "lastBody": view.last_body,
+        "deliveries": [delivery_json(d) for d in view.deliveries],
+    }
+
+
+async def _shipment_or_404(store: StoreDep, tracking_number: str) -> dict[str, Any]:
+    view = await store.get_shipment(tracking_number)
+    if view is None:
+        raise NotFound(f"no shipment or events for tracking number {tracking_number!r}")
+    return shipment_json(view)
+
+
+@router.put("/shipments/{tracking_number}", responses={201: {"description": "registered"}})
+async def register_shipment(
+    tracking_number: TrackingNumber,
+    registration: ShipmentRegistration,
+    store: StoreDep,
+    parts: PartsDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Register (201) or update (200) the invoice a tracking number belongs to."""
+    result = await store.register_shipment(
+        tracking_number.strip(),
+        registration.orderId,
+        registration.invoiceNumber,
+        registration.carrier,
+        registration.account,
+        datetime.now(UTC),
+    )
+    if result.deliveries_queued:
+        parts.wake_worker()
+    response.status_code = 201 if result.created else 200
+    return await _shipment_or_404(store, tracking_number.strip())
+
+
+@router.get("/shipments/{tracking_number}")
+async def get_shipment(tracking_number: TrackingNumber, store: StoreDep) -> dict[str, Any]:
+    """The shipment, its events, the last VTEX body sent and its deliveries with receipts."""
+    return await _shipment_or_404(store, tracking_number)

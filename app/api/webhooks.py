@@ -1,0 +1,64 @@
+"""``POST /webhooks/{carrier}``: read the body within the limit, hand it to intake."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel
+
+from app.api.deps import IntakeDep, PartsDep
+from app.errors import PayloadTooLarge
+
+router = APIRouter(tags=["webhooks"])
+
+
+class WebhookAccepted(BaseModel):
+    webhook_id: str
+    events: int
+    duplicates: int
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing anything over ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/webhooks/{carrier}",
+    status_code=202,
+    response_model=WebhookAccepted,
+    responses={
+        401: {"description": "bad or missing signature"},
+        404: {"description": "unknown carrier"},
+        413: {"description": "body over RELAY_MAX_BODY_BYTES"},
+        415: {"description": "not JSON"},
+        422: {"description": "the adapter could not read it; kept in quarantine"},
+    },
+)
+async def receive_webhook(
+    carrier: Annotated[str, Path(description="carrier name, e.g. generic, aftership")],
+    request: Request,
+    parts: PartsDep,
+    intake: IntakeDep,
+) -> WebhookAccepted:
+    """Verify, normalize and durably store a carrier webhook; 202 only after the commit."""
+    intake.carrier(carrier)
+    body = await read_body(request, parts.settings.max_body_bytes)
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    accepted = await intake.accept(carrier, headers, body, request.headers.get("content-type"))
+    return WebhookAccepted(
+        webhook_id=accepted.webhook_id,
+        events=accepted.new_events,
+        duplicates=accepted.duplicate_events,
+    )

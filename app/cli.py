@@ -1,0 +1,183 @@
+"""``relay``: serve, worker, migrate, check (SPEC §7)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.settings import Settings
+
+EXIT_USAGE = 2
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value stops here, naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        for item in error.errors():
+            variable = "RELAY_" + "__".join(str(p) for p in item["loc"]).upper()
+            print(f"relay: invalid setting {variable}: {item['msg']}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.api.app import create_app
+    from app.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        proxy_headers=False,
+        timeout_graceful_shutdown=int(settings.vtex_timeout.total_seconds()) + 1,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+async def _run_worker(settings: Settings) -> None:
+    from app.api.app import vtex_http_client
+    from app.deliver.vtex_client import VtexClient
+    from app.deliver.worker import Worker
+    from app.store.store import Store
+
+    store = Store.open(settings.database_url)
+    try:
+        await store.migrate()
+        async with vtex_http_client(settings) as http:
+            worker = Worker(store, VtexClient(http), settings)
+            task = asyncio.create_task(worker.run())
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            await worker.stop(grace=settings.vtex_timeout.total_seconds())
+            await task
+    finally:
+        await store.close()
+
+
+def _worker(_args: argparse.Namespace) -> int:
+    from app.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(_run_worker(settings))
+    return 0
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    from app.store.store import Store
+
+    settings = load_settings()
+
+    async def run() -> str:
+        store = Store.open(settings.database_url)
+        try:
+            version = await store.migrate()
+            return f"schema version {version} at {store.describe()}"
+        finally:
+            await store.close()
+
+    print(f"relay: {asyncio.run(run())}")
+    return 0
+
+
+def check_report(carrier_name: str, body: bytes, settings: Settings) -> dict[str, Any]:
+    """What ``relay check`` prints: the events and the VTEX body, nothing stored."""
+    from app.deliver.vtex_body import build_tracking_body
+    from app.ingest.carriers import BUILT_IN
+    from app.normalize.model import ParseContext
+
+    carrier = BUILT_IN.get(carrier_name)
+    if carrier is None:
+        raise LookupError(f"unknown carrier {carrier_name!r}; known: {', '.join(sorted(BUILT_IN))}")
+    updates = carrier.parse(json.loads(body), ParseContext(settings.carrier_default_timezone))
+    return {
+        "carrier": carrier.name,
+        "shipments": [
+            {
+                "trackingNumber": update.tracking_number,
+                "orderId": update.order_id,
+                "invoiceNumber": update.invoice_number,
+                "trackingUrl": update.tracking_url,
+                "events": [
+                    {
+                        "time": event.occurred_at.isoformat().replace("+00:00", "Z"),
+                        "status": event.status.value,
+                        "carrierStatus": event.carrier_status,
+                        "description": event.description,
+                        "city": event.city,
+                        "state": event.state,
+                    }
+                    for event in update.events
+                ],
+                "vtexBody": build_tracking_body(
+                    update.events, settings.vtex_timezone, settings.vtex_event_date_format
+                ),
+            }
+            for update in updates
+        ],
+    }
+
+
+def _check(args: argparse.Namespace) -> int:
+    from app.normalize.model import PayloadRejected
+
+    settings = load_settings()
+    try:
+        report = check_report(args.carrier, Path(args.payload).read_bytes(), settings)
+    except (OSError, LookupError, ValueError, PayloadRejected) as error:
+        detail = error.detail if isinstance(error, PayloadRejected) else str(error)
+        print(f"relay check: {detail}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="relay", description="Carrier tracking webhooks in, VTEX OMS tracking out."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API and the delivery worker")
+    serve.add_argument("--host", help="listen address (default RELAY_HOST or 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="listen port (default RELAY_PORT or 8080)")
+    serve.set_defaults(run=_serve)
+    commands.add_parser("worker", help="run the delivery worker only").set_defaults(run=_worker)
+    commands.add_parser("migrate", help="create or upgrade the schema").set_defaults(run=_migrate)
+    check = commands.add_parser(
+        "check", help="dry run: print the events and VTEX body a payload gives"
+    )
+    check.add_argument("carrier", help="carrier name, e.g. generic, aftership, easypost")
+    check.add_argument("payload", help="path to the webhook body (JSON)")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        code: int = args.run(args)
+        return code
+    return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Delivery to VTEX: the body, the retry decision, the client and the worker."""

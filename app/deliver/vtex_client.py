@@ -1,0 +1,100 @@
+"""The VTEX OMS tracking PUT, over a shared ``httpx.AsyncClient`` (swap it at the transport)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+RESPONSE_KEEP = 2048
+
+
+@dataclass(frozen=True)
+class VtexAnswer:
+    """What came back from one request; ``status_code`` is None when nothing did."""
+
+    status_code: int | None
+    body: str | None
+    json: Any
+    retry_after: timedelta | None
+    duration_ms: float
+    error: str | None
+
+
+def tracking_path(order_id: str, invoice_number: str) -> str:
+    return (
+        f"/api/oms/pvt/orders/{quote(order_id, safe='')}"
+        f"/invoice/{quote(invoice_number, safe='')}/tracking"
+    )
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """``Retry-After`` as seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
+
+
+class VtexClient:
+    """Sends tracking bodies; never raises for HTTP or network failures, it reports them."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def put_tracking(
+        self,
+        base_url: str,
+        credentials: tuple[str, str],
+        order_id: str,
+        invoice_number: str,
+        body: dict[str, Any],
+    ) -> VtexAnswer:
+        app_key, app_token = credentials
+        started = time.perf_counter()
+        try:
+            response = await self._http.put(
+                base_url + tracking_path(order_id, invoice_number),
+                json=body,
+                headers={
+                    "X-VTEX-API-AppKey": app_key,
+                    "X-VTEX-API-AppToken": app_token,
+                    "Accept": "application/json",
+                    "Content-Type": "application/json",
+                },
+            )
+        except httpx.HTTPError as error:
+            return VtexAnswer(
+                status_code=None,
+                body=None,
+                json=None,
+                retry_after=None,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                error=f"{type(error).__name__}: {error}"[:500],
+            )
+        duration_ms = (time.perf_counter() - started) * 1000
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = None
+        return VtexAnswer(
+            status_code=response.status_code,
+            body=response.text[:RESPONSE_KEEP],
+            json=parsed,
+            retry_after=parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC)),
+            duration_ms=duration_ms,
+            error=None if response.is_success else f"HTTP {response.status_code}",
+        )

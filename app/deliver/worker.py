@@ -1,0 +1,225 @@
+"""The delivery worker: claims due deliveries and PUTs each invoice's whole history to VTEX.
+
+One loop, woken by new work, the poll interval or stop, whichever comes first. At most
+``RELAY_VTEX_MAX_CONCURRENCY`` PUTs are in flight, started no faster than
+``RELAY_VTEX_RATE_LIMIT`` per second; the store guarantees one open delivery per invoice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from app.deliver.retry import Decision, Verdict, decide
+from app.deliver.vtex_body import build_tracking_body
+from app.deliver.vtex_client import VtexAnswer, VtexClient
+from app.settings import Settings
+from app.store.store import AttemptRecord, DeliveryJob, Store
+
+log = structlog.get_logger("relay.deliver")
+
+_STATE_OF = {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retrying", Verdict.DEAD: "dead"}
+
+
+class RateLimiter:
+    """Spaces request starts at least ``1 / rate`` seconds apart."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(now, self._next) + self._interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class Worker:
+    """Runs until :meth:`stop`; :meth:`drain` empties what is due now and returns (tests)."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: VtexClient,
+        settings: Settings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._rate = RateLimiter(settings.vtex_rate_limit)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._lease = settings.vtex_timeout * 3
+        self.heartbeat = time.monotonic()
+
+    def wake(self) -> None:
+        """New work was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def is_alive(self, max_silence: float) -> bool:
+        return time.monotonic() - self.heartbeat <= max_silence
+
+    async def run(self) -> None:
+        poll = self._settings.worker_poll_interval.total_seconds()
+        log.info("worker.started", max_concurrency=self._settings.vtex_max_concurrency)
+        while not self._stopping.is_set():
+            self.heartbeat = time.monotonic()
+            self._wake.clear()
+            try:
+                claimed = await self._claim_and_start()
+            except Exception:
+                log.exception("worker.claim_failed")
+                claimed = 0
+            if claimed == 0 or self._free_slots() == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=poll)
+        log.info("worker.stopped", in_flight=len(self._in_flight))
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming; let in-flight PUTs finish for at most ``grace`` seconds."""
+        self._stopping.set()
+        self._wake.set()
+        if self._in_flight:
+            _, pending = await asyncio.wait(self._in_flight, timeout=grace)
+            for task in pending:
+                task.cancel()
+
+    async def drain(self) -> None:
+        """Deliver everything due now, retries that fall due meanwhile included, then return."""
+        while True:
+            claimed = await self._claim_and_start()
+            if claimed == 0 and not self._in_flight:
+                return
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+
+    def _free_slots(self) -> int:
+        return self._settings.vtex_max_concurrency - len(self._in_flight)
+
+    async def _claim_and_start(self) -> int:
+        slots = self._free_slots()
+        if slots <= 0:
+            return 0
+        now = self._clock()
+        jobs = await self._store.claim_due_deliveries(now, now + self._lease, slots)
+        for job in jobs:
+            task = asyncio.create_task(self._deliver(job), name=f"delivery-{job.id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+        return len(jobs)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery.crashed", error=repr(task.exception()))
+
+    async def _deliver(self, job: DeliveryJob) -> None:
+        bound = log.bind(
+            orderId=job.order_id,
+            invoiceNumber=job.invoice_number,
+            tracking_number=",".join(job.tracking_numbers),
+            account=job.account,
+            delivery_id=job.id,
+            attempt=job.attempt_count + 1,
+        )
+        history = await self._store.invoice_history(job.order_id, job.invoice_number)
+        body = build_tracking_body(
+            history.events,
+            self._settings.vtex_timezone,
+            self._settings.vtex_event_date_format,
+        )
+        started_at = self._clock()
+        answer = await self._send(job, body, bool(history.events))
+        now = self._clock()
+        decision = decide(
+            attempt=job.attempt_count + 1,
+            status_code=answer.status_code,
+            retry_after=answer.retry_after,
+            queued_at=job.queued_at,
+            now=now,
+            max_age=self._settings.max_delivery_age,
+            rng=self._rng,
+        )
+        if not history.events:
+            decision = Decision(Verdict.DEAD, None, "the invoice has no events any more")
+        receipt = answer.json if isinstance(answer.json, dict) else None
+        await self._store.record_attempt(
+            job,
+            AttemptRecord(
+                started_at=started_at,
+                duration_ms=answer.duration_ms,
+                status_code=answer.status_code,
+                response_body=answer.body,
+                error=answer.error,
+            ),
+            state=_STATE_OF[decision.verdict],
+            next_attempt_at=decision.next_attempt_at,
+            body=body,
+            covered_event_id=history.newest_event_id,
+            receipt=receipt if decision.verdict is Verdict.DELIVERED else None,
+            now=now,
+        )
+        if decision.verdict is Verdict.DELIVERED:
+            receipt = receipt or {}
+            bound.info(
+                "delivery.delivered",
+                receipt=receipt.get("receipt"),
+                date=receipt.get("date"),
+                status_code=answer.status_code,
+                events=len(body["events"]),
+                isDelivered=body["isDelivered"],
+                duration_ms=round(answer.duration_ms, 1),
+                latency_ms=round((now - job.queued_at) / timedelta(milliseconds=1), 1),
+            )
+        elif decision.verdict is Verdict.RETRY:
+            bound.warning(
+                "delivery.retrying",
+                status_code=answer.status_code,
+                error=answer.error,
+                reason=decision.reason,
+                next_attempt_at=decision.next_attempt_at.isoformat()
+                if decision.next_attempt_at
+                else None,
+            )
+        else:
+            bound.error(
+                "delivery.dead",
+                status_code=answer.status_code,
+                error=answer.error,
+                reason=decision.reason,
+            )
+
+    async def _send(self, job: DeliveryJob, body: dict[str, Any], has_events: bool) -> VtexAnswer:
+        host = self._settings.vtex_host(job.account)
+        credentials = self._settings.vtex_credentials(job.account)
+        if not has_events:
+            return _not_sent("nothing to send")
+        if host is None:
+            return _not_sent("no VTEX host: set RELAY_VTEX_ACCOUNT or RELAY_VTEX_BASE_URL")
+        if credentials is None:
+            return _not_sent("no VTEX credentials: set RELAY_VTEX_APP_KEY and RELAY_VTEX_APP_TOKEN")
+        await self._rate.acquire()
+        return await self._client.put_tracking(
+            host, credentials, job.order_id, job.invoice_number, body
+        )
+
+
+def _not_sent(reason: str) -> VtexAnswer:
+    return VtexAnswer(None, None, None, None, 0.0, reason)

@@ -1,0 +1,1 @@
+"""Acceptance of carrier webhooks: size, authentication, parsing, storing."""

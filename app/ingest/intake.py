@@ -1,0 +1,115 @@
+"""Accepting one webhook: authenticate, decode, normalize, store (SPEC §1 steps 1-3)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from app.errors import NotFound, Unauthorized, Unprocessable, UnsupportedMediaType
+from app.ingest.carriers import Carrier
+from app.ingest.signatures import SignatureInvalid
+from app.normalize.model import ParseContext, PayloadRejected
+from app.settings import Settings
+from app.store.store import IngestResult, Store
+
+log = structlog.get_logger("relay.ingest")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    webhook_id: str
+    new_events: int
+    duplicate_events: int
+
+
+class Intake:
+    """The webhook path from raw request to committed events; the HTTP layer stays thin."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        carriers: Mapping[str, Carrier],
+        on_queued: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._carriers = carriers
+        self._on_queued = on_queued
+        self._clock = clock
+        self._context = ParseContext(default_zone=settings.carrier_default_timezone)
+
+    def carrier(self, name: str) -> Carrier:
+        carrier = self._carriers.get(name)
+        if carrier is None:
+            raise NotFound(
+                f"no carrier named {name!r}; known carriers: {', '.join(sorted(self._carriers))}"
+            )
+        return carrier
+
+    def authenticate(self, carrier: Carrier, headers: Mapping[str, str], body: bytes) -> None:
+        configured = self._settings.carrier(carrier.name)
+        if configured.secret is None:
+            if configured.allow_unsigned:
+                return
+            upper = carrier.name.upper()
+            raise Unauthorized(
+                f"carrier {carrier.name} has no secret configured: set "
+                f"RELAY_CARRIERS__{upper}__SECRET (or RELAY_CARRIERS__{upper}__ALLOW_UNSIGNED=true)"
+            )
+        try:
+            carrier.verify(configured.secret.get_secret_value(), headers, body, self._clock())
+        except SignatureInvalid as error:
+            raise Unauthorized(f"{carrier.name} signature check failed: {error}") from None
+
+    async def accept(
+        self, carrier_name: str, headers: Mapping[str, str], body: bytes, content_type: str | None
+    ) -> Accepted:
+        """Authenticate, read and store a webhook; raise a :class:`RelayError` otherwise.
+
+        A signed payload the adapter cannot read is quarantined before the 422.
+        """
+        carrier = self.carrier(carrier_name)
+        self.authenticate(carrier, headers, body)
+        payload = _decode_json(body, content_type)
+        bound = log.bind(carrier=carrier.name)
+        try:
+            updates = carrier.parse(payload, self._context)
+        except PayloadRejected as rejection:
+            webhook_id = await self._store.quarantine_webhook(
+                carrier.name, body, rejection.detail, self._clock()
+            )
+            bound.warning("webhook.quarantined", webhook_id=webhook_id, reason=rejection.detail)
+            raise Unprocessable(
+                f"{carrier.name} payload could not be read: {rejection.detail}",
+                webhook_id=webhook_id,
+            ) from None
+        result: IngestResult = await self._store.record_webhook(
+            carrier.name, body, updates, self._clock()
+        )
+        if result.deliveries_queued:
+            self._on_queued()
+        bound.info(
+            "webhook.accepted",
+            webhook_id=result.webhook_id,
+            tracking_number=",".join(u.tracking_number for u in updates) or None,
+            events=result.new_events,
+            duplicates=result.duplicate_events,
+        )
+        return Accepted(result.webhook_id, result.new_events, result.duplicate_events)
+
+
+def _decode_json(body: bytes, content_type: str | None) -> Any:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(f"expected application/json, got {media_type}")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise UnsupportedMediaType("body is not valid JSON") from None

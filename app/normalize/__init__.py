@@ -1,0 +1,1 @@
+"""Pure normalization: carrier payloads become :class:`TrackingEvent` values."""

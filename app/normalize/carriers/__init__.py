@@ -1,0 +1,1 @@
+"""One pure adapter per carrier format: ``parse(payload, context) -> list[ShipmentUpdate]``."""

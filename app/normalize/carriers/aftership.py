@@ -1,0 +1,67 @@
+"""AfterShip Tracking webhooks (``tracking_update``; webhook version 2026-07 and earlier).
+
+The envelope is ``{event, event_id, msg, ts}`` where ``msg`` is the whole Tracking
+object, checkpoints oldest first. ``checkpoint_time`` may lack an offset (it is
+carrier-local, and AfterShip documents no zone), so it is read in the default zone.
+When a checkpoint has no ``city``, its free-text ``location`` stands in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.normalize.fields import optional_text, require_list, require_object, require_text
+from app.normalize.model import ParseContext, ShipmentUpdate, Status, TrackingEvent
+from app.normalize.times import parse_timestamp
+
+_TAGS = {
+    "Pending": Status.INFO_RECEIVED,
+    "InfoReceived": Status.INFO_RECEIVED,
+    "InTransit": Status.IN_TRANSIT,
+    "OutForDelivery": Status.OUT_FOR_DELIVERY,
+    "AvailableForPickup": Status.OUT_FOR_DELIVERY,
+    "AttemptFail": Status.EXCEPTION,
+    "Delivered": Status.DELIVERED,
+    "Exception": Status.EXCEPTION,
+    "Expired": Status.EXCEPTION,
+}
+# Exception sub-statuses that AfterShip documents as the parcel going back to the sender.
+_RETURN_SUBTAGS = {"Exception_010", "Exception_011"}
+
+
+def _status(checkpoint: Any) -> Status:
+    tag = optional_text(checkpoint.get("tag"))
+    if tag == "Exception" and optional_text(checkpoint.get("subtag")) in _RETURN_SUBTAGS:
+        return Status.RETURNED
+    return _TAGS.get(tag, Status.UNKNOWN)
+
+
+def _event(checkpoint: Any, where: str, context: ParseContext) -> TrackingEvent:
+    checkpoint = require_object(checkpoint, where)
+    time = parse_timestamp(
+        checkpoint.get("checkpoint_time"), context.default_zone, field=f"{where}.checkpoint_time"
+    )
+    return TrackingEvent(
+        occurred_at=time,
+        status=_status(checkpoint),
+        carrier_status=optional_text(checkpoint.get("subtag"), checkpoint.get("tag")),
+        description=optional_text(checkpoint.get("message"), checkpoint.get("subtag_message")),
+        city=optional_text(checkpoint.get("city"), checkpoint.get("location")),
+        state=optional_text(checkpoint.get("state")),
+    )
+
+
+def parse(payload: Any, context: ParseContext) -> list[ShipmentUpdate]:
+    """Read a webhook envelope; ``msg.checkpoints`` become the events."""
+    msg = require_object(require_object(payload, "body").get("msg"), "msg")
+    checkpoints = require_list(msg.get("checkpoints"), "msg.checkpoints")
+    return [
+        ShipmentUpdate(
+            tracking_number=require_text(msg.get("tracking_number"), "msg.tracking_number"),
+            events=tuple(
+                _event(checkpoint, f"msg.checkpoints.{i}", context)
+                for i, checkpoint in enumerate(checkpoints)
+            ),
+            tracking_url=optional_text(msg.get("courier_tracking_link")) or None,
+        )
+    ]

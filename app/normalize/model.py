@@ -1,0 +1,92 @@
+"""The normalized shape every carrier adapter produces."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+
+class Status(StrEnum):
+    """The relay's small status enum; adapters map carrier codes onto it."""
+
+    INFO_RECEIVED = "info_received"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"
+    RETURNED = "returned"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class TrackingEvent:
+    """One scan of one shipment, as the carrier reported it, with its time in UTC."""
+
+    occurred_at: datetime
+    status: Status
+    carrier_status: str
+    description: str
+    city: str = ""
+    state: str = ""
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.utcoffset() is None:
+            raise ValueError("TrackingEvent.occurred_at must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class ShipmentUpdate:
+    """What one webhook says about one tracking number.
+
+    ``order_id``/``invoice_number`` are set only when the payload names the VTEX
+    invoice itself (the generic format); they register the shipment.
+    """
+
+    tracking_number: str
+    events: tuple[TrackingEvent, ...]
+    order_id: str | None = None
+    invoice_number: str | None = None
+    tracking_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What an adapter may know besides the payload: no settings, no clock."""
+
+    default_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+
+def invoice_number_problem(invoice_number: str) -> str | None:
+    """Why VTEX's tracking route could not address this invoice number, or None."""
+    if "/" in invoice_number:
+        return "invoiceNumber contains '/', which VTEX's tracking route cannot address"
+    return None
+
+
+class PayloadRejected(Exception):
+    """The adapter could not read a (verified) payload; ``detail`` names what was wrong."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def event_identity(carrier: str, tracking_number: str, event: TrackingEvent) -> str:
+    """The event's identity by meaning: equal for the same scan however often it is resent.
+
+    Carrier, tracking number, time (to the second, UTC), the carrier's status code,
+    description and place; text is compared whitespace-trimmed and case-folded.
+    """
+    parts = (
+        carrier,
+        tracking_number.strip(),
+        event.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        event.carrier_status.strip().casefold(),
+        " ".join(event.description.split()).casefold(),
+        event.city.strip().casefold(),
+        event.state.strip().casefold(),
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

@@ -1,0 +1,26 @@
+"""Timestamp reading shared by adapters: everything ends up timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from app.normalize.model import PayloadRejected
+
+
+def parse_timestamp(value: object, zone: ZoneInfo, *, field: str) -> datetime:
+    """Read an ISO 8601 timestamp or date; values without an offset are read in ``zone``.
+
+    A bare date means midnight in ``zone``. Raises :class:`PayloadRejected` naming
+    ``field`` when the value is missing or unreadable.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise PayloadRejected(f"{field} is missing or not a timestamp string")
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise PayloadRejected(f"{field} is not an ISO 8601 timestamp: {text[:40]!r}") from None
+    if parsed.utcoffset() is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)

@@ -1,0 +1,128 @@
+"""Settings from ``RELAY_*`` environment variables and ``.env`` (SPEC §6)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """``"72h"``, ``"5s"``, ``"1.5m"``, ``"250ms"`` or plain seconds; others pass through."""
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration like 30s, 10m, 72h")
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
+    return value
+
+
+def parse_optional_duration(value: Any) -> Any:
+    """Like :func:`parse_duration`; ``off``, ``0`` or empty mean disabled."""
+    if isinstance(value, str) and value.strip().lower() in ("", "off", "0", "false", "none"):
+        return None
+    return parse_duration(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+OptionalDuration = Annotated[timedelta | None, BeforeValidator(parse_optional_duration)]
+
+
+class CarrierSettings(BaseModel):
+    """``RELAY_CARRIERS__<NAME>__*``."""
+
+    secret: SecretStr | None = None
+    allow_unsigned: bool = False
+
+
+class AccountSettings(BaseModel):
+    """``RELAY_VTEX_ACCOUNTS__<ACCOUNT>__*``."""
+
+    app_key: SecretStr
+    app_token: SecretStr
+
+
+class Settings(BaseSettings):
+    """Every setting of the relay; invalid values stop start-up naming the variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RELAY_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database_url: str = "sqlite:///./relay.db"
+    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    vtex_account: str | None = None
+    vtex_environment: str = "vtexcommercestable"
+    vtex_base_url: str | None = None
+    vtex_app_key: SecretStr | None = None
+    vtex_app_token: SecretStr | None = None
+    vtex_accounts: dict[str, AccountSettings] = Field(default_factory=dict)
+    vtex_timezone: ZoneInfo = ZoneInfo("UTC")
+    vtex_event_date_format: Literal["date", "datetime"] = "date"
+    vtex_max_concurrency: int = Field(default=8, ge=1, le=256)
+    vtex_rate_limit: float = Field(default=50, gt=0)
+    vtex_timeout: Duration = timedelta(seconds=10)
+
+    carrier_default_timezone: ZoneInfo = ZoneInfo("UTC")
+    carriers: dict[str, CarrierSettings] = Field(default_factory=dict)
+
+    admin_token: SecretStr | None = None
+    vtex_hook_secret: SecretStr | None = None
+    reconcile_interval: OptionalDuration = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_delivery_age: Duration = timedelta(hours=72)
+    worker: bool = True
+    worker_poll_interval: Duration = timedelta(seconds=1)
+    shutdown_grace: Duration = timedelta(seconds=5)
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+
+    @field_validator("vtex_timezone", "carrier_default_timezone", mode="before")
+    @classmethod
+    def _zone(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @field_validator("carriers", "vtex_accounts", mode="before")
+    @classmethod
+    def _lower_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(key).lower(): item for key, item in value.items()}
+        return value
+
+    def carrier(self, name: str) -> CarrierSettings:
+        return self.carriers.get(name, CarrierSettings())
+
+    def vtex_host(self, account: str | None) -> str | None:
+        """Base URL of an account's VTEX API; ``RELAY_VTEX_BASE_URL`` overrides for all."""
+        if self.vtex_base_url:
+            return self.vtex_base_url.rstrip("/")
+        name = account or self.vtex_account
+        return f"https://{name}.{self.vtex_environment}.com.br" if name else None
+
+    def vtex_credentials(self, account: str | None) -> tuple[str, str] | None:
+        """(AppKey, AppToken) of an account, falling back to the default key."""
+        named = self.vtex_accounts.get((account or "").lower())
+        if named is not None:
+            return named.app_key.get_secret_value(), named.app_token.get_secret_value()
+        if self.vtex_app_key is not None and self.vtex_app_token is not None:
+            return self.vtex_app_key.get_secret_value(), self.vtex_app_token.get_secret_value()
+        return None

@@ -1,0 +1,1 @@
+"""The one owner of SQL: schema, migrations and every query."""

@@ -1,0 +1,156 @@
+"""Tables of the relay, for SQLite and PostgreSQL alike. Every time column is UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    text,
+)
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; SQLite would drop the offset silently."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("naive datetime given to the store; times must be timezone-aware")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BigInteger ids that are still SQLite rowids (autoincrement works only on INTEGER there).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+meta = Table(
+    "relay_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("carrier", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    # accepted | quarantined | replayed
+    Column("state", String(16), nullable=False),
+    Column("error", Text),
+    Column("new_events", Integer, nullable=False, server_default="0"),
+    Column("duplicate_events", Integer, nullable=False, server_default="0"),
+    Index("ix_webhooks_state", "state", "received_at"),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("tracking_number", String(128), primary_key=True),
+    Column("carrier", String(64)),
+    Column("tracking_url", Text),
+    Column("order_id", String(128)),
+    Column("invoice_number", String(128)),
+    Column("account", String(128)),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("registered_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_shipments_invoice", "order_id", "invoice_number"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("identity", String(64), nullable=False, unique=True),
+    Column("carrier", String(64), nullable=False),
+    Column("tracking_number", String(128), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("carrier_status", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("city", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("webhook_id", String(40), ForeignKey("webhooks.id"), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_events_tracking", "tracking_number", "occurred_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", String(128), nullable=False),
+    Column("invoice_number", String(128), nullable=False),
+    Column("account", String(128)),
+    # pending | retrying | delivered | dead
+    Column("state", String(16), nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("attempt_count", Integer, nullable=False, server_default="0"),
+    # The newest event id the last sent body contained.
+    Column("covered_event_id", Id),
+    Column("body", Text),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("receipt", Text),
+    Column("vtex_date", String(64)),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_deliveries_invoice", "order_id", "invoice_number"),
+    # At most one open delivery per invoice: new events join it instead of queueing more.
+    Index(
+        "ux_deliveries_open_invoice",
+        "order_id",
+        "invoice_number",
+        unique=True,
+        sqlite_where=text("state IN ('pending', 'retrying')"),
+        postgresql_where=text("state IN ('pending', 'retrying')"),
+    ),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status_code", Integer),
+    Column("response_body", Text),
+    Column("error", Text),
+    Index("ix_attempts_delivery", "delivery_id", "attempt"),
+)

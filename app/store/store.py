@@ -1,0 +1,738 @@
+"""Every query the relay makes, behind one async :class:`Store`.
+
+SQLite runs in WAL mode with ``synchronous=FULL``: a commit that returned survives
+``kill -9`` and power loss. All writes go through one connection, one transaction at a
+time (``BEGIN IMMEDIATE``), so SQLite never sees two writers from this process;
+reads use their own pooled connections and never block on the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Insert, Table, and_, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app.normalize.model import ShipmentUpdate, Status, TrackingEvent, event_identity
+from app.store.schema import (
+    SCHEMA_VERSION,
+    attempts,
+    deliveries,
+    events,
+    meta,
+    metadata,
+    shipments,
+    webhooks,
+)
+
+OPEN_STATES = ("pending", "retrying")
+RESPONSE_BODY_LIMIT = 2048
+_INSERT_CHUNK = 500
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer relay than this one."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    webhook_id: str
+    new_events: int
+    duplicate_events: int
+    deliveries_queued: int
+
+
+@dataclass(frozen=True)
+class Registration:
+    created: bool
+    deliveries_queued: int
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """A claimed delivery: the worker owns it until it records the attempt."""
+
+    id: int
+    order_id: str
+    invoice_number: str
+    account: str | None
+    queued_at: datetime
+    attempt_count: int
+    tracking_numbers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    started_at: datetime
+    duration_ms: float
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class InvoiceHistory:
+    events: tuple[TrackingEvent, ...]
+    newest_event_id: int | None
+
+
+@dataclass
+class DeliveryView:
+    id: int
+    order_id: str
+    invoice_number: str
+    account: str | None
+    state: str
+    queued_at: datetime
+    next_attempt_at: datetime | None
+    attempt_count: int
+    last_status: int | None
+    last_error: str | None
+    receipt: dict[str, Any] | None
+    delivered_at: datetime | None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ShipmentView:
+    tracking_number: str
+    carrier: str | None
+    tracking_url: str | None
+    order_id: str | None
+    invoice_number: str | None
+    account: str | None
+    registered: bool
+    first_seen_at: datetime
+    events: list[dict[str, Any]]
+    last_body: dict[str, Any] | None
+    deliveries: list[DeliveryView]
+
+
+def _async_url(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        return str(parsed.set(drivername="sqlite+aiosqlite"))
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        return str(parsed.set(drivername="postgresql+asyncpg"))
+    return url
+
+
+def _new_webhook_id() -> str:
+    return "wh_" + uuid.uuid4().hex
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT DO NOTHING``."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+class Store:
+    """The relay's database; create with :meth:`open`, close with :meth:`close`."""
+
+    def __init__(self, reader: AsyncEngine, writer: AsyncEngine) -> None:
+        self._url = writer.url
+        self._reader = reader
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        async_url = _async_url(url)
+        parsed = make_url(async_url)
+        if parsed.get_backend_name() != "sqlite":
+            engine = create_async_engine(async_url, pool_pre_ping=True)
+            return cls(engine, engine)
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        reader = create_async_engine(async_url, connect_args={"timeout": 30})
+        writer = create_async_engine(async_url, connect_args={"timeout": 30}, pool_size=1)
+        for engine, begin in ((reader, "BEGIN"), (writer, "BEGIN IMMEDIATE")):
+            _configure_sqlite(engine, begin)
+        return cls(reader, writer)
+
+    def describe(self) -> str:
+        """The database URL without its password, for logs."""
+        return self._url.render_as_string(hide_password=True)
+
+    async def close(self) -> None:
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._write_lock, self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._reader.connect() as conn:
+            yield conn
+
+    # -- schema --------------------------------------------------------------
+
+    async def migrate(self) -> int:
+        """Create missing tables; return the schema version. Safe to run repeatedly."""
+        async with self._write() as conn:
+            await conn.run_sync(metadata.create_all)
+            version = await conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
+            if version is not None and int(version) > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"database schema is version {version}, this relay knows {SCHEMA_VERSION}"
+                )
+            if version is None:
+                await conn.execute(
+                    _insert(conn, meta)
+                    .values(key="schema_version", value=str(SCHEMA_VERSION))
+                    .on_conflict_do_nothing()
+                )
+        return SCHEMA_VERSION
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.scalar(select(1))
+
+    # -- ingest --------------------------------------------------------------
+
+    async def record_webhook(
+        self, carrier: str, body: bytes, updates: Sequence[ShipmentUpdate], now: datetime
+    ) -> IngestResult:
+        """Store a verified webhook and its new events in one transaction.
+
+        Known events count as duplicates. Shipments the payload registers are
+        registered; every invoice that gained events gets a delivery queued.
+        """
+        webhook_id = _new_webhook_id()
+        new_total = duplicates = 0
+        touched: set[str] = set()
+        async with self._write() as conn:
+            await conn.execute(
+                webhooks.insert().values(
+                    id=webhook_id, carrier=carrier, received_at=now, body=body, state="accepted"
+                )
+            )
+            for update_ in updates:
+                number = update_.tracking_number
+                await self._see_shipment(conn, number, carrier, update_.tracking_url, now)
+                if (
+                    update_.order_id
+                    and update_.invoice_number
+                    and await self._register(
+                        conn, number, update_.order_id, update_.invoice_number, None, None, now
+                    )
+                ):
+                    touched.add(number)
+                rows = _event_rows(carrier, number, update_.events, webhook_id, now)
+                inserted = await self._insert_events(conn, rows)
+                new_total += inserted
+                duplicates += len(update_.events) - inserted
+                if inserted:
+                    touched.add(number)
+            await conn.execute(
+                update(webhooks)
+                .where(webhooks.c.id == webhook_id)
+                .values(new_events=new_total, duplicate_events=duplicates)
+            )
+            queued = await self._queue_for_tracking_numbers(conn, touched, now)
+        return IngestResult(webhook_id, new_total, duplicates, queued)
+
+    async def quarantine_webhook(self, carrier: str, body: bytes, error: str, now: datetime) -> str:
+        """Keep a verified webhook its adapter could not read, with the reason."""
+        webhook_id = _new_webhook_id()
+        async with self._write() as conn:
+            await conn.execute(
+                webhooks.insert().values(
+                    id=webhook_id,
+                    carrier=carrier,
+                    received_at=now,
+                    body=body,
+                    state="quarantined",
+                    error=error,
+                )
+            )
+        return webhook_id
+
+    async def _see_shipment(
+        self,
+        conn: AsyncConnection,
+        tracking_number: str,
+        carrier: str | None,
+        tracking_url: str | None,
+        now: datetime,
+    ) -> None:
+        await conn.execute(
+            _insert(conn, shipments)
+            .values(
+                tracking_number=tracking_number,
+                carrier=carrier,
+                tracking_url=tracking_url,
+                first_seen_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        if tracking_url:
+            await conn.execute(
+                update(shipments)
+                .where(shipments.c.tracking_number == tracking_number)
+                .where(shipments.c.tracking_url.is_distinct_from(tracking_url))
+                .values(tracking_url=tracking_url, updated_at=now)
+            )
+
+    async def _insert_events(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+        inserted = 0
+        for chunk in _chunks(rows, _INSERT_CHUNK):
+            statement: Insert = (
+                _insert(conn, events).values(list(chunk)).on_conflict_do_nothing()
+            ).returning(events.c.id)
+            inserted += len((await conn.execute(statement)).all())
+        return inserted
+
+    # -- shipment registry ---------------------------------------------------
+
+    async def register_shipment(
+        self,
+        tracking_number: str,
+        order_id: str,
+        invoice_number: str,
+        carrier: str | None,
+        account: str | None,
+        now: datetime,
+    ) -> Registration:
+        """Map a tracking number to a VTEX invoice; events already held get delivered."""
+        async with self._write() as conn:
+            existing = (
+                await conn.execute(
+                    select(shipments.c.registered_at).where(
+                        shipments.c.tracking_number == tracking_number
+                    )
+                )
+            ).first()
+            created = existing is None or existing.registered_at is None
+            await self._see_shipment(conn, tracking_number, carrier, None, now)
+            changed = await self._register(
+                conn, tracking_number, order_id, invoice_number, carrier, account, now
+            )
+            queued = await self._queue_for_tracking_numbers(
+                conn, {tracking_number} if changed else set(), now
+            )
+        return Registration(created=created, deliveries_queued=queued)
+
+    async def _register(
+        self,
+        conn: AsyncConnection,
+        tracking_number: str,
+        order_id: str,
+        invoice_number: str,
+        carrier: str | None,
+        account: str | None,
+        now: datetime,
+    ) -> bool:
+        """Set the shipment's invoice; True when it changed where its events go."""
+        row = (
+            await conn.execute(
+                select(shipments.c.order_id, shipments.c.invoice_number, shipments.c.account).where(
+                    shipments.c.tracking_number == tracking_number
+                )
+            )
+        ).one()
+        values: dict[str, Any] = {"order_id": order_id, "invoice_number": invoice_number}
+        if carrier is not None:
+            values["carrier"] = carrier
+        if account is not None:
+            values["account"] = account
+        changed = (row.order_id, row.invoice_number) != (order_id, invoice_number) or (
+            account is not None and row.account != account
+        )
+        if changed:
+            values["registered_at"] = now
+        await conn.execute(
+            update(shipments)
+            .where(shipments.c.tracking_number == tracking_number)
+            .values(updated_at=now, **values)
+        )
+        return changed
+
+    async def _queue_for_tracking_numbers(
+        self, conn: AsyncConnection, tracking_numbers: set[str], now: datetime
+    ) -> int:
+        """Queue a delivery for each registered invoice of these tracking numbers that has
+        events, unless one is already open (it will carry the new events too)."""
+        if not tracking_numbers:
+            return 0
+        invoices = (
+            await conn.execute(
+                select(shipments.c.order_id, shipments.c.invoice_number, shipments.c.account)
+                .where(shipments.c.tracking_number.in_(sorted(tracking_numbers)))
+                .where(shipments.c.order_id.is_not(None))
+                .where(
+                    select(events.c.id)
+                    .where(events.c.tracking_number == shipments.c.tracking_number)
+                    .exists()
+                )
+                .distinct()
+            )
+        ).all()
+        queued = 0
+        for invoice in invoices:
+            queued += await self._queue_delivery(
+                conn, invoice.order_id, invoice.invoice_number, invoice.account, now
+            )
+        return queued
+
+    async def _queue_delivery(
+        self,
+        conn: AsyncConnection,
+        order_id: str,
+        invoice_number: str,
+        account: str | None,
+        now: datetime,
+    ) -> int:
+        result = await conn.execute(
+            _insert(conn, deliveries)
+            .values(
+                order_id=order_id,
+                invoice_number=invoice_number,
+                account=account,
+                state="pending",
+                queued_at=now,
+                next_attempt_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        return result.rowcount
+
+    async def get_shipment(self, tracking_number: str) -> ShipmentView | None:
+        """The shipment, its events, the last body sent to VTEX and its deliveries."""
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(shipments).where(shipments.c.tracking_number == tracking_number)
+                )
+            ).first()
+            if row is None:
+                return None
+            event_rows = (
+                await conn.execute(
+                    select(events)
+                    .where(events.c.tracking_number == tracking_number)
+                    .order_by(events.c.occurred_at, events.c.id)
+                )
+            ).all()
+            views: list[DeliveryView] = []
+            last_body: dict[str, Any] | None = None
+            if row.order_id is not None:
+                views = await self._delivery_views(
+                    conn,
+                    and_(
+                        deliveries.c.order_id == row.order_id,
+                        deliveries.c.invoice_number == row.invoice_number,
+                    ),
+                    limit=20,
+                )
+                body_text = await conn.scalar(
+                    select(deliveries.c.body)
+                    .where(deliveries.c.order_id == row.order_id)
+                    .where(deliveries.c.invoice_number == row.invoice_number)
+                    .where(deliveries.c.body.is_not(None))
+                    .order_by(deliveries.c.id.desc())
+                    .limit(1)
+                )
+                last_body = json.loads(body_text) if body_text else None
+        return ShipmentView(
+            tracking_number=row.tracking_number,
+            carrier=row.carrier,
+            tracking_url=row.tracking_url,
+            order_id=row.order_id,
+            invoice_number=row.invoice_number,
+            account=row.account,
+            registered=row.order_id is not None,
+            first_seen_at=row.first_seen_at,
+            events=[
+                {
+                    "id": e.id,
+                    "carrier": e.carrier,
+                    "occurred_at": e.occurred_at,
+                    "status": e.status,
+                    "carrier_status": e.carrier_status,
+                    "description": e.description,
+                    "city": e.city,
+                    "state": e.state,
+                    "received_at": e.received_at,
+                    "webhook_id": e.webhook_id,
+                }
+                for e in event_rows
+            ],
+            last_body=last_body,
+            deliveries=views,
+        )
+
+    async def _delivery_views(
+        self, conn: AsyncConnection, condition: Any, limit: int
+    ) -> list[DeliveryView]:
+        rows = (
+            await conn.execute(
+                select(deliveries).where(condition).order_by(deliveries.c.id.desc()).limit(limit)
+            )
+        ).all()
+        views = {
+            row.id: DeliveryView(
+                id=row.id,
+                order_id=row.order_id,
+                invoice_number=row.invoice_number,
+                account=row.account,
+                state=row.state,
+                queued_at=row.queued_at,
+                next_attempt_at=row.next_attempt_at if row.state in OPEN_STATES else None,
+                attempt_count=row.attempt_count,
+                last_status=row.last_status,
+                last_error=row.last_error,
+                receipt=(
+                    {"date": row.vtex_date, "orderId": row.order_id, "receipt": row.receipt}
+                    if row.receipt is not None
+                    else None
+                ),
+                delivered_at=row.delivered_at,
+            )
+            for row in rows
+        }
+        if views:
+            for attempt in (
+                await conn.execute(
+                    select(attempts)
+                    .where(attempts.c.delivery_id.in_(list(views)))
+                    .order_by(attempts.c.delivery_id, attempts.c.attempt)
+                )
+            ).all():
+                views[attempt.delivery_id].attempts.append(
+                    {
+                        "attempt": attempt.attempt,
+                        "started_at": attempt.started_at,
+                        "duration_ms": attempt.duration_ms,
+                        "status_code": attempt.status_code,
+                        "response_body": attempt.response_body,
+                        "error": attempt.error,
+                    }
+                )
+        return list(views.values())
+
+    # -- delivery ------------------------------------------------------------
+
+    async def claim_due_deliveries(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[DeliveryJob]:
+        """Take up to ``limit`` open deliveries that are due and not held by a live claim."""
+        async with self._write() as conn:
+            ids = (
+                await conn.scalars(
+                    select(deliveries.c.id)
+                    .where(deliveries.c.state.in_(OPEN_STATES))
+                    .where(deliveries.c.next_attempt_at <= now)
+                    .where(
+                        (deliveries.c.claimed_until.is_(None)) | (deliveries.c.claimed_until < now)
+                    )
+                    .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not ids:
+                return []
+            await conn.execute(
+                update(deliveries).where(deliveries.c.id.in_(ids)).values(claimed_until=lease_until)
+            )
+            rows = (await conn.execute(select(deliveries).where(deliveries.c.id.in_(ids)))).all()
+            numbers = (
+                await conn.execute(
+                    select(
+                        shipments.c.order_id,
+                        shipments.c.invoice_number,
+                        shipments.c.tracking_number,
+                    ).where(
+                        shipments.c.order_id.in_({row.order_id for row in rows}),
+                    )
+                )
+            ).all()
+        by_invoice: dict[tuple[str, str], list[str]] = {}
+        for n in numbers:
+            by_invoice.setdefault((n.order_id, n.invoice_number), []).append(n.tracking_number)
+        return [
+            DeliveryJob(
+                id=row.id,
+                order_id=row.order_id,
+                invoice_number=row.invoice_number,
+                account=row.account,
+                queued_at=row.queued_at,
+                attempt_count=row.attempt_count,
+                tracking_numbers=tuple(
+                    sorted(by_invoice.get((row.order_id, row.invoice_number), []))
+                ),
+            )
+            for row in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
+        ]
+
+    async def invoice_history(self, order_id: str, invoice_number: str) -> InvoiceHistory:
+        """Every event of every shipment registered to the invoice, oldest first."""
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(events)
+                    .join(shipments, shipments.c.tracking_number == events.c.tracking_number)
+                    .where(shipments.c.order_id == order_id)
+                    .where(shipments.c.invoice_number == invoice_number)
+                    .order_by(events.c.occurred_at, events.c.id)
+                )
+            ).all()
+        return InvoiceHistory(
+            events=tuple(
+                TrackingEvent(
+                    occurred_at=row.occurred_at,
+                    status=Status(row.status),
+                    carrier_status=row.carrier_status,
+                    description=row.description,
+                    city=row.city,
+                    state=row.state,
+                )
+                for row in rows
+            ),
+            newest_event_id=max((row.id for row in rows), default=None),
+        )
+
+    async def record_attempt(
+        self,
+        job: DeliveryJob,
+        attempt: AttemptRecord,
+        *,
+        state: str,
+        next_attempt_at: datetime | None,
+        body: dict[str, Any],
+        covered_event_id: int | None,
+        receipt: dict[str, Any] | None,
+        now: datetime,
+    ) -> None:
+        """Store one attempt and its delivery's new state, releasing the claim.
+
+        When a delivery succeeds but events arrived after its body was built, the next
+        delivery of the invoice is queued in the same transaction.
+        """
+        number = job.attempt_count + 1
+        async with self._write() as conn:
+            await conn.execute(
+                attempts.insert().values(
+                    delivery_id=job.id,
+                    attempt=number,
+                    started_at=attempt.started_at,
+                    duration_ms=attempt.duration_ms,
+                    status_code=attempt.status_code,
+                    response_body=(attempt.response_body or "")[:RESPONSE_BODY_LIMIT] or None,
+                    error=attempt.error,
+                )
+            )
+            values: dict[str, Any] = {
+                "state": state,
+                "attempt_count": number,
+                "claimed_until": None,
+                "body": json.dumps(body, ensure_ascii=False),
+                "covered_event_id": covered_event_id,
+                "last_status": attempt.status_code,
+                "last_error": attempt.error,
+            }
+            if next_attempt_at is not None:
+                values["next_attempt_at"] = next_attempt_at
+            if state == "delivered":
+                values["delivered_at"] = now
+                if receipt is not None:
+                    values["receipt"] = str(receipt.get("receipt") or "") or None
+                    values["vtex_date"] = str(receipt.get("date") or "") or None
+            await conn.execute(update(deliveries).where(deliveries.c.id == job.id).values(**values))
+            if state == "delivered":
+                newest = await conn.scalar(
+                    select(func.max(events.c.id))
+                    .join(shipments, shipments.c.tracking_number == events.c.tracking_number)
+                    .where(shipments.c.order_id == job.order_id)
+                    .where(shipments.c.invoice_number == job.invoice_number)
+                )
+                if newest is not None and (covered_event_id is None or newest > covered_event_id):
+                    await self._queue_delivery(
+                        conn, job.order_id, job.invoice_number, job.account, now
+                    )
+
+    async def backlog(self, now: datetime) -> tuple[int, int]:
+        """(open deliveries, of which due now)."""
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        func.count(),
+                        func.count().filter(deliveries.c.next_attempt_at <= now),
+                    ).where(deliveries.c.state.in_(OPEN_STATES))
+                )
+            ).one()
+        return int(row[0]), int(row[1])
+
+
+def _event_rows(
+    carrier: str,
+    tracking_number: str,
+    tracked: Sequence[TrackingEvent],
+    webhook_id: str,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for tracking_event in tracked:
+        identity = event_identity(carrier, tracking_number, tracking_event)
+        rows.setdefault(
+            identity,
+            {
+                "identity": identity,
+                "carrier": carrier,
+                "tracking_number": tracking_number,
+                "occurred_at": tracking_event.occurred_at,
+                "status": tracking_event.status.value,
+                "carrier_status": tracking_event.carrier_status,
+                "description": tracking_event.description,
+                "city": tracking_event.city,
+                "state": tracking_event.state,
+                "webhook_id": webhook_id,
+                "received_at": now,
+            },
+        )
+    return list(rows.values())
+
+
+def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
+    """WAL, full sync, a busy timeout, and transactions the store starts itself."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=30000",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)

@@ -1,0 +1,23 @@
+"""Shared fixtures: where the published carrier samples live (``RELAY_REFERENCE_DIR``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    """The folder of published reference material; the test is skipped when it is not set.
+
+    A set but missing folder is a broken CI setup, so it fails instead of skipping.
+    """
+    value = os.environ.get("RELAY_REFERENCE_DIR", "").strip()
+    if not value:
+        pytest.skip("RELAY_REFERENCE_DIR is not set: published carrier samples are unavailable")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.fail(f"RELAY_REFERENCE_DIR={value!r} is not a directory")
+    return path

@@ -1,0 +1,88 @@
+"""``relay serve`` started as a real process, driven over HTTP, its log captured."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+RELAY = Path(sys.executable).with_name("relay")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RelayProcess:
+    """``with RelayProcess(tmp_path, env) as relay:``; ``relay.client`` talks to it."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"relay-{self.port}.log"
+        self.env = {
+            key: value for key, value in os.environ.items() if not key.startswith("RELAY_")
+        } | {
+            "RELAY_DATABASE_URL": f"sqlite:///{workdir / 'relay.db'}",
+            "RELAY_WORKER_POLL_INTERVAL": "0.2s",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+
+    def start(self, ready_timeout: float = 20.0) -> RelayProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(RELAY), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"relay exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if self.client.get("/readyz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"relay not ready in {ready_timeout}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+    def __enter__(self) -> RelayProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.stop()
+        self.client.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """Every log line, each of which must be a JSON object."""
+        return [json.loads(line) for line in self.log().splitlines() if line.strip()]
+
+    def admin(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
