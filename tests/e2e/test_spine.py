@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,8 +73,12 @@ def aftership_payload(tracking: str, checkpoints: list[dict[str, Any]]) -> dict[
     return {
         "event": "tracking_update",
         "event_id": str(uuid.uuid4()),
-        "msg": {"tracking_number": tracking, "slug": "correios", "tag": "InTransit",
-                "checkpoints": checkpoints},
+        "msg": {
+            "tracking_number": tracking,
+            "slug": "correios",
+            "tag": "InTransit",
+            "checkpoints": checkpoints,
+        },
         "ts": 1764000000,
     }
 
@@ -95,8 +98,9 @@ def easypost_payload(tracking: str, details: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-def easypost_detail(when: str, status: str, message: str, city: str | None,
-                    state: str | None) -> dict[str, Any]:
+def easypost_detail(
+    when: str, status: str, message: str, city: str | None, state: str | None
+) -> dict[str, Any]:
     return {
         "object": "TrackingDetail",
         "message": message,
@@ -117,69 +121,139 @@ def test_three_carriers_reach_vtex_with_receipts(relay: RelayProcess, vtex: Vtex
         "orderId": generic_order,
         "invoiceNumber": "000030711",
         "events": [  # newest first on purpose: VTEX must get them oldest first
-            {"time": "2026-11-23T14:05:00-03:00", "status": "delivered",
-             "description": "  Entregue ao destinatário  ", "city": "Curitiba", "state": "PR"},
-            {"time": "2026-11-21T23:30:00-03:00", "status": "in_transit",
-             "description": "Em trânsito", "city": "Curitiba", "state": "PR"},
-            {"time": "2026-11-20T09:15:00-03:00", "status": "info_received",
-             "description": "Objeto postado", "city": None, "state": None},
+            {
+                "time": "2026-11-23T14:05:00-03:00",
+                "status": "delivered",
+                "description": "  Entregue ao destinatário  ",
+                "city": "Curitiba",
+                "state": "PR",
+            },
+            {
+                "time": "2026-11-21T23:30:00-03:00",
+                "status": "in_transit",
+                "description": "Em trânsito",
+                "city": "Curitiba",
+                "state": "PR",
+            },
+            {
+                "time": "2026-11-20T09:15:00-03:00",
+                "status": "info_received",
+                "description": "Objeto postado",
+                "city": None,
+                "state": None,
+            },
         ],
     }
     answer = post(relay, "generic", generic, standard_webhooks_headers, GENERIC_SECRET)
     assert answer.status_code == 202, answer.text
-    assert answer.json()["events"] == 3 and answer.json()["duplicates"] == 0
+    assert answer.json()["events"] == 3
+    assert answer.json()["duplicates"] == 0
 
-    aftership = aftership_payload(aftership_tn, [
-        {"checkpoint_time": "2026-11-20T10:00:00", "tag": "InfoReceived",
-         "subtag": "InfoReceived_001", "message": "Label created", "city": None,
-         "state": None, "location": None},
-        {"checkpoint_time": "2026-11-21T01:00:00+00:00", "tag": "InTransit",
-         "subtag": "InTransit_002", "message": "Picked up", "city": None, "state": None,
-         "location": "CAJAMAR SP"},
-    ])
+    aftership = aftership_payload(
+        aftership_tn,
+        [
+            {
+                "checkpoint_time": "2026-11-20T10:00:00",
+                "tag": "InfoReceived",
+                "subtag": "InfoReceived_001",
+                "message": "Label created",
+                "city": None,
+                "state": None,
+                "location": None,
+            },
+            {
+                "checkpoint_time": "2026-11-21T01:00:00+00:00",
+                "tag": "InTransit",
+                "subtag": "InTransit_002",
+                "message": "Picked up",
+                "city": None,
+                "state": None,
+                "location": "CAJAMAR SP",
+            },
+        ],
+    )
     answer = post(relay, "aftership", aftership, aftership_headers, AFTERSHIP_SECRET)
     assert answer.status_code == 202, answer.text
 
-    easypost = easypost_payload(easypost_tn, [
-        easypost_detail("2026-11-20T12:00:00Z", "pre_transit", "Label created", None, None),
-        easypost_detail("2026-11-22T02:59:00Z", "out_for_delivery", "Out for delivery",
-                        "Rio de Janeiro", "RJ"),
-    ])
+    easypost = easypost_payload(
+        easypost_tn,
+        [
+            easypost_detail("2026-11-20T12:00:00Z", "pre_transit", "Label created", None, None),
+            easypost_detail(
+                "2026-11-22T02:59:00Z",
+                "out_for_delivery",
+                "Out for delivery",
+                "Rio de Janeiro",
+                "RJ",
+            ),
+        ],
+    )
     answer = post(relay, "easypost", easypost, easypost_headers, EASYPOST_SECRET)
     assert answer.status_code == 202, answer.text
 
-    vtex.wait_for(lambda v: all(puts_for(v, o) for o in
-                                (generic_order, aftership_order, easypost_order)))
+    vtex.wait_for(
+        lambda v: all(puts_for(v, o) for o in (generic_order, aftership_order, easypost_order))
+    )
     expected = {
-        generic_order: (f"/api/oms/pvt/orders/{generic_order}/invoice/000030711/tracking", {
-            "isDelivered": True,
-            "deliveredDate": "2026-11-23 14:05",
-            "events": [
-                {"city": "", "state": "", "description": "Objeto postado", "date": "2026-11-20"},
-                {"city": "Curitiba", "state": "PR", "description": "Em trânsito",
-                 "date": "2026-11-21"},
-                {"city": "Curitiba", "state": "PR", "description": "Entregue ao destinatário",
-                 "date": "2026-11-23"},
-            ],
-        }),
-        aftership_order: (f"/api/oms/pvt/orders/{aftership_order}/invoice/NF-2001/tracking", {
-            "isDelivered": False,
-            "deliveredDate": None,
-            "events": [
-                {"city": "", "state": "", "description": "Label created", "date": "2026-11-20"},
-                {"city": "CAJAMAR SP", "state": "", "description": "Picked up",
-                 "date": "2026-11-20"},
-            ],
-        }),
-        easypost_order: (f"/api/oms/pvt/orders/{easypost_order}/invoice/NF-3001/tracking", {
-            "isDelivered": False,
-            "deliveredDate": None,
-            "events": [
-                {"city": "", "state": "", "description": "Label created", "date": "2026-11-20"},
-                {"city": "Rio de Janeiro", "state": "RJ", "description": "Out for delivery",
-                 "date": "2026-11-21"},
-            ],
-        }),
+        generic_order: (
+            f"/api/oms/pvt/orders/{generic_order}/invoice/000030711/tracking",
+            {
+                "isDelivered": True,
+                "deliveredDate": "2026-11-23 14:05",
+                "events": [
+                    {
+                        "city": "",
+                        "state": "",
+                        "description": "Objeto postado",
+                        "date": "2026-11-20",
+                    },
+                    {
+                        "city": "Curitiba",
+                        "state": "PR",
+                        "description": "Em trânsito",
+                        "date": "2026-11-21",
+                    },
+                    {
+                        "city": "Curitiba",
+                        "state": "PR",
+                        "description": "Entregue ao destinatário",
+                        "date": "2026-11-23",
+                    },
+                ],
+            },
+        ),
+        aftership_order: (
+            f"/api/oms/pvt/orders/{aftership_order}/invoice/NF-2001/tracking",
+            {
+                "isDelivered": False,
+                "deliveredDate": None,
+                "events": [
+                    {"city": "", "state": "", "description": "Label created", "date": "2026-11-20"},
+                    {
+                        "city": "CAJAMAR SP",
+                        "state": "",
+                        "description": "Picked up",
+                        "date": "2026-11-20",
+                    },
+                ],
+            },
+        ),
+        easypost_order: (
+            f"/api/oms/pvt/orders/{easypost_order}/invoice/NF-3001/tracking",
+            {
+                "isDelivered": False,
+                "deliveredDate": None,
+                "events": [
+                    {"city": "", "state": "", "description": "Label created", "date": "2026-11-20"},
+                    {
+                        "city": "Rio de Janeiro",
+                        "state": "RJ",
+                        "description": "Out for delivery",
+                        "date": "2026-11-21",
+                    },
+                ],
+            },
+        ),
     }
     for order_id, (path, body) in expected.items():
         [put] = puts_for(vtex, order_id)
@@ -193,17 +267,24 @@ def test_three_carriers_reach_vtex_with_receipts(relay: RelayProcess, vtex: Vtex
     receipts = {recorded.path: answer.body for recorded, answer in vtex.answers}
     shipments = {tn: wait_for_receipt(relay, tn) for tn in (generic_tn, aftership_tn, easypost_tn)}
     log_records = relay.log_records()
-    for tracking, order_id in ((generic_tn, generic_order), (aftership_tn, aftership_order),
-                               (easypost_tn, easypost_order)):
+    for tracking, order_id in (
+        (generic_tn, generic_order),
+        (aftership_tn, aftership_order),
+        (easypost_tn, easypost_order),
+    ):
         sent = receipts[expected[order_id][0]]
         shipment = shipments[tracking]
         assert shipment["orderId"] == order_id
         assert shipment["deliveries"][0]["receipt"] == sent
         assert shipment["lastBody"] == expected[order_id][1]
-        [line] = [r for r in log_records if r.get("event") == "delivery.delivered"
-                  and r.get("orderId") == order_id] or [None]
+        [line] = [
+            r
+            for r in log_records
+            if r.get("event") == "delivery.delivered" and r.get("orderId") == order_id
+        ] or [None]
         assert line is not None, "no delivery line in the log"
-        assert line["receipt"] == sent["receipt"] and line["date"] == sent["date"]
+        assert line["receipt"] == sent["receipt"]
+        assert line["date"] == sent["date"]
         assert line["invoiceNumber"] == expected[order_id][0].split("/")[7]
     log_text = relay.log()
     for secret in (APP_TOKEN, AFTERSHIP_SECRET, GENERIC_SECRET, ADMIN):
@@ -220,3 +301,121 @@ def wait_for_receipt(relay: RelayProcess, tracking: str) -> dict[str, Any]:
             return dict(shipment)
         time.sleep(0.05)
     raise AssertionError(f"no receipt for {tracking}")
+
+
+def settle(vtex: VtexStandIn, order_id: str, count: int) -> list[Any]:
+    """Wait for ``count`` PUTs for the order, then a moment more to catch any extra one."""
+    import time
+
+    vtex.wait_for(lambda v: len(puts_for(v, order_id)) >= count)
+    time.sleep(1.0)
+    return puts_for(vtex, order_id)
+
+
+def test_resent_webhook_adds_nothing_and_history_plus_one_adds_one_put(
+    relay: RelayProcess, vtex: VtexStandIn
+) -> None:
+    tracking, order_id = unique("EP"), f"{unique('')}-01"
+    register(relay, tracking, order_id, "NF-1")
+    details = [
+        easypost_detail("2026-11-20T12:00:00Z", "pre_transit", "Label created", None, None),
+        easypost_detail("2026-11-21T08:00:00Z", "in_transit", "Arrived at hub", "Cajamar", "SP"),
+    ]
+    first = post(
+        relay, "easypost", easypost_payload(tracking, details), easypost_headers, EASYPOST_SECRET
+    )
+    assert first.json()["events"] == 2
+    assert len(settle(vtex, order_id, 1)) == 1
+
+    again = post(
+        relay, "easypost", easypost_payload(tracking, details), easypost_headers, EASYPOST_SECRET
+    )
+    assert again.status_code == 202
+    assert (again.json()["events"], again.json()["duplicates"]) == (0, 2)
+    assert len(settle(vtex, order_id, 1)) == 1, "a resent webhook caused a PUT"
+
+    details.append(
+        easypost_detail("2026-11-22T15:30:00Z", "delivered", "Delivered", "Santos", "SP")
+    )
+    more = post(
+        relay, "easypost", easypost_payload(tracking, details), easypost_headers, EASYPOST_SECRET
+    )
+    assert (more.json()["events"], more.json()["duplicates"]) == (1, 2)
+    puts = settle(vtex, order_id, 2)
+    assert len(puts) == 2
+    assert [e["description"] for e in puts[1].body["events"]] == [
+        "Label created",
+        "Arrived at hub",
+        "Delivered",
+    ]
+    assert puts[1].body["isDelivered"] is True
+    assert puts[1].body["deliveredDate"] == "2026-11-22 12:30"
+
+
+def test_events_for_an_unregistered_shipment_wait_for_registration(
+    relay: RelayProcess, vtex: VtexStandIn
+) -> None:
+    tracking, order_id = unique("AS"), f"{unique('')}-01"
+    checkpoint = {
+        "checkpoint_time": "2026-11-21T10:00:00-03:00",
+        "tag": "InTransit",
+        "message": "In transit",
+        "city": "Campinas",
+        "state": "SP",
+    }
+    answer = post(
+        relay,
+        "aftership",
+        aftership_payload(tracking, [checkpoint]),
+        aftership_headers,
+        AFTERSHIP_SECRET,
+    )
+    assert answer.json()["events"] == 1
+    waiting = relay.client.get(f"/shipments/{tracking}", headers=relay.admin(ADMIN)).json()
+    assert waiting["registered"] is False
+    assert [e["description"] for e in waiting["events"]] == ["In transit"]
+    assert puts_for(vtex, order_id) == []
+
+    assert register(relay, tracking, order_id, "55").status_code == 201
+    [put] = settle(vtex, order_id, 1)
+    assert put.path == f"/api/oms/pvt/orders/{order_id}/invoice/55/tracking"
+    assert put.body["events"] == [
+        {"city": "Campinas", "state": "SP", "description": "In transit", "date": "2026-11-21"}
+    ]
+    assert register(relay, tracking, order_id, "55").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("carrier", "body", "headers", "status", "error"),
+    [
+        ("generic", b"{not json", "signed", 415, "unsupported_media_type"),
+        ("generic", b'{"trackingNumber": "X"}', "wrong", 401, "unauthorized"),
+        ("generic", b'{"trackingNumber": "X"}', "none", 401, "unauthorized"),
+        ("dhl-nope", b"{}", "signed", 404, "not_found"),
+        ("generic", b'{"pad": "' + b"x" * 70000 + b'"}', "signed", 413, "payload_too_large"),
+        ("generic", b'{"trackingNumber": "X", "events": "soon"}', "signed", 422, "unprocessable"),
+        ("generic", b"[1, 2]", "signed", 422, "unprocessable"),
+        (
+            "generic",
+            b'{"trackingNumber": "X", "events": []}',
+            "text",
+            415,
+            "unsupported_media_type",
+        ),
+    ],
+)
+def test_bad_input_gets_a_clear_json_error(
+    relay: RelayProcess, carrier: str, body: bytes, headers: str, status: int, error: str
+) -> None:
+    signed = standard_webhooks_headers(GENERIC_SECRET, body)
+    chosen = {
+        "signed": signed,
+        "wrong": standard_webhooks_headers("whsec_d3Jvbmc=", body),
+        "none": {"content-type": "application/json"},
+        "text": signed | {"content-type": "text/plain"},
+    }[headers]
+    answer = relay.client.post(f"/webhooks/{carrier}", content=body, headers=chosen)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] == error
+    assert answer.json()["detail"]
+    assert GENERIC_SECRET not in answer.text

@@ -10,11 +10,17 @@ import unicodedata
 import uuid
 
 
-def standard_webhooks_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+def standard_webhooks_headers(
+    secret: str, body: bytes, timestamp: int | None = None
+) -> dict[str, str]:
     """Standard Webhooks: HMAC-SHA256 of ``id.timestamp.body``; ``whsec_`` secrets are base64."""
     msg_id = "msg_" + uuid.uuid4().hex
     ts = int(time.time()) if timestamp is None else timestamp
-    key = base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_") else secret.encode()
+    key = (
+        base64.b64decode(secret.removeprefix("whsec_"))
+        if secret.startswith("whsec_")
+        else secret.encode()
+    )
     digest = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
     return {
         "webhook-id": msg_id,

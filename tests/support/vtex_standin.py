@@ -50,7 +50,7 @@ class VtexStandIn:
     ``delay`` holds every answer that many seconds (to observe overlapping PUTs).
     """
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, port: int = 0) -> None:
         self.requests: list[Recorded] = []
         self.answers: list[tuple[Recorded, Answer]] = []
         self.responder: Callable[[Recorded], Answer] = lambda r: receipt_for(r.path)
@@ -97,7 +97,7 @@ class VtexStandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -118,12 +118,33 @@ class VtexStandIn:
         with self._lock:
             return [r for r in self.requests if r.method == "PUT" and path_part in r.path]
 
-    def wait_for(
-        self, predicate: Callable[[VtexStandIn], bool], timeout: float = 15.0
-    ) -> None:
+    def wait_for(self, predicate: Callable[[VtexStandIn], bool], timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate(self):
                 return
             time.sleep(0.05)
         raise AssertionError(f"VTEX stand-in: condition not met in {timeout}s; saw {self.requests}")
+
+
+def main() -> None:
+    """``python -m tests.support.vtex_standin [port]``: a fake VTEX for trying the relay."""
+    import sys
+
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 9000
+    with VtexStandIn(port=port) as standin:
+        print(f"VTEX stand-in on {standin.url}: every request is answered 200 with a receipt")
+        shown = 0
+        try:
+            while True:
+                time.sleep(0.2)
+                for recorded, answer in standin.answers[shown:]:
+                    print(f"{recorded.method} {recorded.path}\n  body: {json.dumps(recorded.body)}")
+                    print(f"  -> {answer.status} {json.dumps(answer.body)}", flush=True)
+                shown = len(standin.answers)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
