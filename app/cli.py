@@ -140,7 +140,13 @@ def check_report(carrier_name: str, body: bytes, settings: Settings) -> dict[str
 def _check(args: argparse.Namespace) -> int:
     from app.normalize.model import PayloadRejected
 
+    from app.ingest.carriers import BUILT_IN
+
     settings = load_settings()
+    if args.carrier not in BUILT_IN:
+        known = ", ".join(sorted(BUILT_IN))
+        print(f"relay check: unknown carrier {args.carrier!r}; known: {known}", file=sys.stderr)
+        return 1
     try:
         report = check_report(args.carrier, Path(args.payload).read_bytes(), settings)
     except (OSError, LookupError, ValueError, PayloadRejected) as error:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from app.normalize.model import PayloadRejected
+
+T = TypeVar("T")
 
 
 def require_object(value: Any, where: str) -> Mapping[str, Any]:
@@ -39,3 +41,11 @@ def optional_text(*values: Any) -> str:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return ""
+
+
+def read_each(value: Any, where: str, read: Callable[[Mapping[str, Any], str], T]) -> tuple[T, ...]:
+    """Each object of the JSON array ``value`` through ``read(item, path_of_item)``."""
+    return tuple(
+        read(require_object(item, f"{where}.{i}"), f"{where}.{i}")
+        for i, item in enumerate(require_list(value, where))
+    )

@@ -7,6 +7,10 @@ from zoneinfo import ZoneInfo
 
 from app.normalize.model import PayloadRejected
 
+# Scans outside these years are data errors; refusing them keeps every zone conversion safe.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
 
 def parse_timestamp(value: object, zone: ZoneInfo, *, field: str) -> datetime:
     """Read an ISO 8601 timestamp or date; values without an offset are read in ``zone``.
@@ -23,4 +27,10 @@ def parse_timestamp(value: object, zone: ZoneInfo, *, field: str) -> datetime:
         raise PayloadRejected(f"{field} is not an ISO 8601 timestamp: {text[:40]!r}") from None
     if parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise PayloadRejected(f"{field} is not a plausible tracking time: {text[:40]!r}")
+    return utc

@@ -8,9 +8,11 @@ When a checkpoint has no ``city``, its free-text ``location`` stands in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-from app.normalize.fields import optional_text, require_list, require_object, require_text
+from app.normalize.fields import optional_text, read_each, require_object, require_text
 from app.normalize.model import ParseContext, ShipmentUpdate, Status, TrackingEvent
 from app.normalize.times import parse_timestamp
 
@@ -29,20 +31,20 @@ _TAGS = {
 _RETURN_SUBTAGS = {"Exception_010", "Exception_011"}
 
 
-def _status(checkpoint: Any) -> Status:
+def _status(checkpoint: Mapping[str, Any]) -> Status:
     tag = optional_text(checkpoint.get("tag"))
     if tag == "Exception" and optional_text(checkpoint.get("subtag")) in _RETURN_SUBTAGS:
         return Status.RETURNED
     return _TAGS.get(tag, Status.UNKNOWN)
 
 
-def _event(checkpoint: Any, where: str, context: ParseContext) -> TrackingEvent:
-    checkpoint = require_object(checkpoint, where)
-    time = parse_timestamp(
-        checkpoint.get("checkpoint_time"), context.default_zone, field=f"{where}.checkpoint_time"
-    )
+def _event(checkpoint: Mapping[str, Any], where: str, context: ParseContext) -> TrackingEvent:
     return TrackingEvent(
-        occurred_at=time,
+        occurred_at=parse_timestamp(
+            checkpoint.get("checkpoint_time"),
+            context.default_zone,
+            field=f"{where}.checkpoint_time",
+        ),
         status=_status(checkpoint),
         carrier_status=optional_text(checkpoint.get("subtag"), checkpoint.get("tag")),
         description=optional_text(checkpoint.get("message"), checkpoint.get("subtag_message")),
@@ -54,14 +56,9 @@ def _event(checkpoint: Any, where: str, context: ParseContext) -> TrackingEvent:
 def parse(payload: Any, context: ParseContext) -> list[ShipmentUpdate]:
     """Read a webhook envelope; ``msg.checkpoints`` become the events."""
     msg = require_object(require_object(payload, "body").get("msg"), "msg")
-    checkpoints = require_list(msg.get("checkpoints"), "msg.checkpoints")
-    return [
-        ShipmentUpdate(
-            tracking_number=require_text(msg.get("tracking_number"), "msg.tracking_number"),
-            events=tuple(
-                _event(checkpoint, f"msg.checkpoints.{i}", context)
-                for i, checkpoint in enumerate(checkpoints)
-            ),
-            tracking_url=optional_text(msg.get("courier_tracking_link")) or None,
-        )
-    ]
+    tracking_number = require_text(msg.get("tracking_number"), "msg.tracking_number")
+    checkpoints = read_each(
+        msg.get("checkpoints"), "msg.checkpoints", partial(_event, context=context)
+    )
+    link = optional_text(msg.get("courier_tracking_link")) or None
+    return [ShipmentUpdate(tracking_number, checkpoints, tracking_url=link)]

@@ -7,9 +7,11 @@ shipments, refunds...) carry no tracking and yield nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-from app.normalize.fields import optional_text, require_list, require_object, require_text
+from app.normalize.fields import optional_text, read_each, require_object, require_text
 from app.normalize.model import ParseContext, ShipmentUpdate, Status, TrackingEvent
 from app.normalize.times import parse_timestamp
 
@@ -28,10 +30,9 @@ _STATUSES = {
 _TRACKER_EVENTS = {"tracker.created", "tracker.updated"}
 
 
-def _event(detail: Any, where: str, context: ParseContext) -> TrackingEvent:
-    detail = require_object(detail, where)
+def _event(detail: Mapping[str, Any], where: str, context: ParseContext) -> TrackingEvent:
     location = detail.get("tracking_location")
-    location = location if isinstance(location, dict) else {}
+    place = location if isinstance(location, Mapping) else {}
     status = optional_text(detail.get("status"))
     return TrackingEvent(
         occurred_at=parse_timestamp(
@@ -40,25 +41,23 @@ def _event(detail: Any, where: str, context: ParseContext) -> TrackingEvent:
         status=_STATUSES.get(status, Status.UNKNOWN),
         carrier_status=status,
         description=optional_text(detail.get("message"), detail.get("description")),
-        city=optional_text(location.get("city")),
-        state=optional_text(location.get("state")),
+        city=optional_text(place.get("city")),
+        state=optional_text(place.get("state")),
     )
 
 
 def parse(payload: Any, context: ParseContext) -> list[ShipmentUpdate]:
     """Read an Event; ``result.tracking_details`` become the events."""
     event = require_object(payload, "body")
-    if event.get("description") not in _TRACKER_EVENTS:
+    if optional_text(event.get("description")) not in _TRACKER_EVENTS:
         return []
     tracker = require_object(event.get("result"), "result")
-    details = require_list(tracker.get("tracking_details"), "result.tracking_details")
+    tracking_number = require_text(tracker.get("tracking_code"), "result.tracking_code")
+    details = read_each(
+        tracker.get("tracking_details"), "result.tracking_details", partial(_event, context=context)
+    )
     return [
         ShipmentUpdate(
-            tracking_number=require_text(tracker.get("tracking_code"), "result.tracking_code"),
-            events=tuple(
-                _event(detail, f"result.tracking_details.{i}", context)
-                for i, detail in enumerate(details)
-            ),
-            tracking_url=optional_text(tracker.get("public_url")) or None,
+            tracking_number, details, tracking_url=optional_text(tracker.get("public_url")) or None
         )
     ]

@@ -47,11 +47,11 @@ class _GenericEvent(BaseModel):
 
 
 class _GenericWebhook(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     trackingNumber: str = Field(min_length=1)
-    orderId: str | None = None
-    invoiceNumber: str | None = None
+    orderId: str | None = Field(default=None, min_length=1)
+    invoiceNumber: str | None = Field(default=None, min_length=1)
     trackingUrl: str | None = None
     events: list[_GenericEvent]
 
@@ -86,7 +86,7 @@ def parse(payload: Any, context: ParseContext) -> list[ShipmentUpdate]:
     )
     return [
         ShipmentUpdate(
-            tracking_number=webhook.trackingNumber.strip(),
+            tracking_number=webhook.trackingNumber,
             events=events,
             order_id=webhook.orderId,
             invoice_number=webhook.invoiceNumber,
