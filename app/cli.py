@@ -138,9 +138,8 @@ def check_report(carrier_name: str, body: bytes, settings: Settings) -> dict[str
 
 
 def _check(args: argparse.Namespace) -> int:
-    from app.normalize.model import PayloadRejected
-
     from app.ingest.carriers import BUILT_IN
+    from app.normalize.model import PayloadRejected
 
     settings = load_settings()
     if args.carrier not in BUILT_IN:

@@ -43,6 +43,11 @@ class CarrierSettings(BaseModel):
     secret: SecretStr | None = None
     allow_unsigned: bool = False
 
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
 
 class AccountSettings(BaseModel):
     """``RELAY_VTEX_ACCOUNTS__<ACCOUNT>__*``."""

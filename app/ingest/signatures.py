@@ -33,6 +33,9 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 
 def _hmac_sha256(key: bytes, message: bytes) -> bytes:
+    if not key:
+        # An empty key is one anyone can sign with.
+        raise SignatureInvalid("no secret configured for this carrier")
     return hmac.new(key, message, hashlib.sha256).digest()
 
 

@@ -267,9 +267,10 @@ CASES = (
         "no_offset",
         "LV953364018BR",
         (
-            Ev("2026-05-21T01:40:00+00:00", "Sorocaba", "SP",
+            # EasyPost documents UTC: a time without an offset is UTC, not the default zone.
+            Ev("2026-05-20T22:40:00+00:00", "Sorocaba", "SP",
                "Objeto em trânsito", S.IN_TRANSIT, "in_transit"),
-            Ev("2026-05-21T10:05:00+00:00", "Sorocaba", "SP",
+            Ev("2026-05-21T07:05:00+00:00", "Sorocaba", "SP",
                "Objeto saiu para entrega", S.OUT_FOR_DELIVERY, "out_for_delivery"),
         ),
         tracking_url="https://track.easypost.com/djE6dHJrX2ZpeHR1cmU1",
@@ -324,7 +325,7 @@ def test_every_carrier_has_every_fixture_and_every_fixture_is_checked(carrier: s
     assert on_disk == in_table
 
 
-@pytest.mark.parametrize("carrier", ADAPTERS)
+@pytest.mark.parametrize("carrier", [c for c in ADAPTERS if c != "easypost"])
 @pytest.mark.parametrize(
     ("zone", "hours_behind_utc"),
     [("America/Sao_Paulo", 3), ("Asia/Tokyo", -9), ("America/Manaus", 4)],
@@ -339,6 +340,14 @@ def test_time_without_offset_is_read_in_the_default_zone(
     assert [event.occurred_at for event in in_zone.events] == [
         event.occurred_at + timedelta(hours=hours_behind_utc) for event in as_utc.events
     ]
+
+
+def test_easypost_time_without_offset_is_utc_its_documented_zone() -> None:
+    payload = load("easypost", "no_offset")
+    as_utc = parse_one("easypost", payload, ParseContext(default_zone=ZoneInfo("UTC")))
+    in_tokyo = parse_one("easypost", payload, ParseContext(default_zone=ZoneInfo("Asia/Tokyo")))
+
+    assert [e.occurred_at for e in in_tokyo.events] == [e.occurred_at for e in as_utc.events]
 
 
 @pytest.mark.parametrize("carrier", ADAPTERS)
@@ -413,7 +422,9 @@ REJECTIONS = [
     REJECTIONS,
     ids=[f"{carrier}-{where}-{value!r:.20}" for carrier, where, value in REJECTIONS],
 )
-def test_unreadable_field_is_rejected_naming_the_field(carrier: str, where: str, value: Any) -> None:
+def test_unreadable_field_is_rejected_naming_the_field(
+    carrier: str, where: str, value: Any
+) -> None:
     payload = replaced(load(carrier, "delivered"), _path(where), value)
 
     with pytest.raises(PayloadRejected) as rejected:
@@ -441,17 +452,11 @@ def test_easypost_event_about_something_else_yields_nothing(description: str | N
 
 
 @pytest.mark.parametrize("description", [["tracker.updated"], {"name": "tracker.updated"}])
-def test_easypost_event_with_a_non_text_description_is_not_a_crash(description: Any) -> None:
-    # A JSON array or object as "description" must give "nothing to do" or a rejection, not a
-    # TypeError (which would be a 500 instead of a 202/422).
+def test_easypost_event_with_a_non_text_description_yields_nothing(description: Any) -> None:
+    # Not a tracker event, so nothing to do: a 202 with no events, not a crash (a 500).
     payload = replaced(load("easypost", "delivered"), ("description",), description)
 
-    try:
-        result = easypost.parse(payload, CONTEXT)
-    except PayloadRejected as rejected:
-        assert "description" in rejected.value.detail
-    else:
-        assert result == []
+    assert easypost.parse(payload, CONTEXT) == []
 
 
 # --- robustness: any JSON yields updates or a typed rejection ----------------------------
@@ -461,7 +466,13 @@ JUNK: list[Any] = [DROP, None, True, 0, -7, 2.5, "", "  ", "texto", [], [1, "a"]
 
 def _paths(node: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
     yield prefix
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    children = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
     for key, child in children:
         yield from _paths(child, (*prefix, key))
 
@@ -495,7 +506,7 @@ def test_every_single_field_mutation_yields_updates_or_a_rejection(carrier: str)
                         _check_update(update)
                 except PayloadRejected:
                     pass
-                except Exception as error:  # noqa: BLE001 - collected and reported below
+                except Exception as error:
                     where = ".".join(map(str, path)) or "<body>"
                     shown = "<removed>" if value is DROP else repr(value)
                     failures.append(f"{fixture}: {where} = {shown}: {type(error).__name__} {error}")

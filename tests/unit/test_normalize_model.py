@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.normalize.fields import optional_text, require_list, require_object, require_text
+from app.normalize.fields import (
+    optional_text,
+    read_each,
+    require_list,
+    require_object,
+    require_text,
+)
 from app.normalize.model import (
     ParseContext,
     PayloadRejected,
@@ -51,7 +57,7 @@ def identity(event: TrackingEvent, carrier: str = "aftership", number: str = "LB
 
 def test_event_time_must_be_timezone_aware() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        variant(occurred_at=datetime(2026, 3, 3, 19, 20))  # noqa: DTZ001 - the point
+        variant(occurred_at=datetime(2026, 3, 3, 19, 20))
 
 
 def test_event_location_defaults_to_empty_text() -> None:
@@ -83,7 +89,14 @@ def test_rejection_carries_its_detail() -> None:
         variant(occurred_at=T0 + timedelta(microseconds=999_999)),  # to the second
         variant(status=Status.DELIVERED),
     ],
-    ids=["description-spacing-case", "place-case", "status-code-case", "offset", "subsecond", "copy"],
+    ids=[
+        "description-spacing-case",
+        "place-case",
+        "status-code-case",
+        "offset",
+        "subsecond",
+        "copy",
+    ],
 )
 def test_identity_ignores_presentation(same: TrackingEvent) -> None:
     assert identity(same) == identity(BASE)
@@ -187,16 +200,35 @@ def test_timestamp_outside_the_utc_range_is_a_rejection_not_a_crash(text: str, z
 def test_require_object() -> None:
     assert require_object({"a": 1}, "msg") == {"a": 1}
     for value in ([], "x", None, 3):
-        with pytest.raises(PayloadRejected, match="^msg must be a JSON object$"):
+        with pytest.raises(PayloadRejected) as rejected:
             require_object(value, "msg")
+        assert rejected.value.detail == "msg must be a JSON object"
 
 
 def test_require_list() -> None:
     assert require_list([1, 2], "msg.checkpoints") == [1, 2]
     assert require_list(None, "msg.checkpoints") == []
     for value in ({}, "[]", 0, False):
-        with pytest.raises(PayloadRejected, match="^msg.checkpoints must be a JSON array$"):
+        with pytest.raises(PayloadRejected) as rejected:
             require_list(value, "msg.checkpoints")
+        assert rejected.value.detail == "msg.checkpoints must be a JSON array"
+
+
+def test_read_each_reads_every_object_with_its_path() -> None:
+    def read(item: Any, where: str) -> tuple[Any, str]:
+        return item["n"], where
+
+    assert read_each([{"n": 1}, {"n": 2}], "msg.checkpoints", read) == (
+        (1, "msg.checkpoints.0"),
+        (2, "msg.checkpoints.1"),
+    )
+    assert read_each(None, "msg.checkpoints", read) == ()
+    with pytest.raises(PayloadRejected) as rejected:
+        read_each([{"n": 1}, "n"], "msg.checkpoints", read)
+    assert rejected.value.detail == "msg.checkpoints.1 must be a JSON object"
+    with pytest.raises(PayloadRejected) as rejected:
+        read_each({"n": 1}, "msg.checkpoints", read)
+    assert rejected.value.detail == "msg.checkpoints must be a JSON array"
 
 
 @pytest.mark.parametrize(
@@ -208,8 +240,10 @@ def test_require_text_accepts_text_and_numbers(value: object, text: str) -> None
 
 @pytest.mark.parametrize("value", [None, "", " \t", True, False, [], {}])
 def test_require_text_rejects_anything_else(value: object) -> None:
-    with pytest.raises(PayloadRejected, match="^msg.tracking_number is missing or empty$"):
+    with pytest.raises(PayloadRejected) as rejected:
         require_text(value, "msg.tracking_number")
+
+    assert rejected.value.detail == "msg.tracking_number is missing or empty"
 
 
 @pytest.mark.parametrize(
@@ -219,3 +253,7 @@ def test_require_text_rejects_anything_else(value: object) -> None:
 def test_optional_text_is_empty_when_unknown(value: object, text: str) -> None:
     assert optional_text(value) == text
 
+
+def test_optional_text_takes_the_first_non_blank_value() -> None:
+    assert optional_text(None, "  ", " Acceptance scan ", "ignored") == "Acceptance scan"
+    assert optional_text("", None) == ""

@@ -41,9 +41,7 @@ def sample(reference_dir: Path, carrier: str, name: str) -> Any:
     raise AssertionError(f"no rule for replaying {carrier}/{name}: add one to sample()")
 
 
-def parse_one(
-    carrier: str, payload: Any, zone: ZoneInfo = UTC_ZONE
-) -> ShipmentUpdate:
+def parse_one(carrier: str, payload: Any, zone: ZoneInfo = UTC_ZONE) -> ShipmentUpdate:
     updates = ADAPTERS[carrier](payload, ParseContext(default_zone=zone))
     assert len(updates) == 1
     return updates[0]
@@ -115,7 +113,11 @@ def test_easypost_delivered_tracker(reference_dir: Path) -> None:
     assert len(update.events) == 8
     first, last = update.events[0], update.events[-1]
     # USPS leaves "description" empty: the message is the text.
-    assert (first.description, first.city, first.state) == ("Pre-Shipment Info Sent to USPS", "", "")
+    assert (first.description, first.city, first.state) == (
+        "Pre-Shipment Info Sent to USPS",
+        "",
+        "",
+    )
     assert (last.occurred_at.isoformat(), last.city, last.state, last.status) == (
         "2025-02-09T09:42:47+00:00",
         "CHARLESTON",
@@ -231,4 +233,3 @@ def test_aftership_documented_envelope(reference_dir: Path) -> None:
     )
     assert (event.status, event.carrier_status) == (Status.IN_TRANSIT, "InTransit_001")
     assert event.description == "Departed Shipping Partner Facility, USPS Awaiting Item"
-

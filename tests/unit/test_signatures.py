@@ -75,7 +75,10 @@ def test_standard_webhooks_signature_is_hmac_of_id_timestamp_and_body() -> None:
             id="timestamp-changed",
         ),
         pytest.param(
-            lambda h, b: ({**h, "webhook-signature": h["webhook-signature"].replace("v1,", "v2,")}, b),
+            lambda h, b: (
+                {**h, "webhook-signature": h["webhook-signature"].replace("v1,", "v2,")},
+                b,
+            ),
             id="other-version",
         ),
         pytest.param(lambda h, b: ({**h, "webhook-signature": "v1,"}, b), id="empty-signature"),
@@ -136,8 +139,8 @@ def test_standard_webhooks_accepts_any_of_several_signatures_during_rotation() -
     stale = standard_headers(secret="segredo-antigo")["webhook-signature"]
 
     for signatures in (f"{stale} {good}", f"{good} {stale}", f"v1a,abc {stale}  {good}"):
-        verify_standard_webhooks(SECRET, {**standard_headers(), "webhook-signature": signatures},
-                                 BODY, NOW)  # fmt: skip
+        headers = {**standard_headers(), "webhook-signature": signatures}
+        verify_standard_webhooks(SECRET, headers, BODY, NOW)
     with pytest.raises(SignatureInvalid):
         verify_standard_webhooks(
             SECRET, {**standard_headers(), "webhook-signature": f"{stale} {stale}"}, BODY, NOW
@@ -199,7 +202,9 @@ EASYPOST_VECTOR = "hmac-sha256-hex=38f3f53c103713df81616a0a186d77141957323ec21d5
 
 
 def test_easypost_published_test_vector(reference_dir: Path) -> None:
-    body = (reference_dir / "carriers/easypost/event-tracker-updated-in-transit.raw.json").read_bytes()
+    body = (
+        reference_dir / "carriers/easypost/event-tracker-updated-in-transit.raw.json"
+    ).read_bytes()
 
     verify_easypost("s\u00e9cret", {"x-hmac-signature": EASYPOST_VECTOR}, body, NOW)
     with pytest.raises(SignatureInvalid):
@@ -278,3 +283,33 @@ def test_rejection_message_never_contains_the_secret_or_a_signature(
     assert message
     for leak in (SECRET, _FORGED, "ab" * 32, *_EXPECTED):
         assert leak not in message
+
+
+# --- an empty secret authenticates nobody -----------------------------------------------
+
+_EMPTY_KEY_STANDARD = {
+    "webhook-id": "msg_2Xk9",
+    "webhook-timestamp": str(int(NOW.timestamp())),
+    "webhook-signature": "v1,"
+    + _b64_hmac(b"", f"msg_2Xk9.{int(NOW.timestamp())}.".encode() + BODY),
+}
+_EMPTY_KEY_SIGNED: list[tuple[Verifier, str, dict[str, str]]] = [
+    (verify_standard_webhooks, "", _EMPTY_KEY_STANDARD),
+    (verify_standard_webhooks, "whsec_", _EMPTY_KEY_STANDARD),
+    (verify_aftership, "", {"aftership-hmac-sha256": _b64_hmac(b"", BODY)}),
+    (verify_easypost, "", _easypost_header("", BODY)),
+]
+
+
+@pytest.mark.parametrize(
+    ("verify", "secret", "headers"),
+    _EMPTY_KEY_SIGNED,
+    ids=["standard-empty", "standard-whsec-empty", "aftership-empty", "easypost-empty"],
+)
+def test_an_empty_secret_accepts_no_signature(
+    verify: Verifier, secret: str, headers: dict[str, str]
+) -> None:
+    # A blank RELAY_CARRIERS__<NAME>__SECRET= (a common .env slip) must not turn into an
+    # HMAC key that anyone can use: the request is refused, whatever it carries.
+    with pytest.raises(SignatureInvalid):
+        verify(secret, headers, BODY, NOW)

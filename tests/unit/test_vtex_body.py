@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -42,8 +43,8 @@ HISTORY = [
 ]
 
 
-def descriptions(body: dict[str, object]) -> list[str]:
-    return [entry["description"] for entry in body["events"]]  # type: ignore[attr-defined]
+def descriptions(body: dict[str, Any]) -> list[str]:
+    return [entry["description"] for entry in body["events"]]
 
 
 def test_body_has_exactly_the_vtex_shape() -> None:
@@ -63,12 +64,19 @@ def test_events_are_sent_oldest_first_whatever_the_input_order(seed: int) -> Non
 
     body = build_tracking_body(shuffled, UTC_ZONE)
 
-    assert descriptions(body) == ["Etiqueta emitida", "Em trânsito", "Saiu para entrega", "Entregue"]
+    assert descriptions(body) == [
+        "Etiqueta emitida",
+        "Em trânsito",
+        "Saiu para entrega",
+        "Entregue",
+    ]
 
 
 def test_events_compare_by_instant_not_by_their_offset() -> None:
     # 21:00 at -03:00 is after 23:30 at +00:00 (00:00Z next day vs 23:30Z).
-    later = event(datetime(2026, 3, 1, 21, 0, tzinfo=ZoneInfo("America/Sao_Paulo")), description="b")
+    later = event(
+        datetime(2026, 3, 1, 21, 0, tzinfo=ZoneInfo("America/Sao_Paulo")), description="b"
+    )
     earlier = event(datetime(2026, 3, 1, 23, 30, tzinfo=UTC), description="a")
 
     assert descriptions(build_tracking_body([later, earlier], UTC_ZONE)) == ["a", "b"]

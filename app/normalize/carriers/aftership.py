@@ -27,7 +27,7 @@ _TAGS = {
     "Exception": Status.EXCEPTION,
     "Expired": Status.EXCEPTION,
 }
-# Exception sub-statuses that AfterShip documents as the parcel going back to the sender.
+# "Returning to sender" and "Returned to sender", per AfterShip's delivery sub-statuses enum.
 _RETURN_SUBTAGS = {"Exception_010", "Exception_011"}
 
 

@@ -1,7 +1,8 @@
 """EasyPost tracker webhooks (API v2 ``Event`` objects, ``tracker.created``/``tracker.updated``).
 
 Each Event carries the whole Tracker in ``result``: every ``tracking_details`` entry,
-oldest first, with UTC ``datetime`` values. Events about other objects (batches,
+oldest first, with UTC ``datetime`` values; EasyPost documents its times as UTC, so
+one that lacks an offset is read as UTC too, whatever the default zone. Events about other objects (batches,
 shipments, refunds...) carry no tracking and yield nothing.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.normalize.fields import optional_text, read_each, require_object, require_text
 from app.normalize.model import ParseContext, ShipmentUpdate, Status, TrackingEvent
@@ -28,6 +30,7 @@ _STATUSES = {
     "cancelled": Status.EXCEPTION,
 }
 _TRACKER_EVENTS = {"tracker.created", "tracker.updated"}
+DOCUMENTED_ZONE = ZoneInfo("UTC")
 
 
 def _event(detail: Mapping[str, Any], where: str, context: ParseContext) -> TrackingEvent:
@@ -36,7 +39,7 @@ def _event(detail: Mapping[str, Any], where: str, context: ParseContext) -> Trac
     status = optional_text(detail.get("status"))
     return TrackingEvent(
         occurred_at=parse_timestamp(
-            detail.get("datetime"), context.default_zone, field=f"{where}.datetime"
+            detail.get("datetime"), DOCUMENTED_ZONE, field=f"{where}.datetime"
         ),
         status=_STATUSES.get(status, Status.UNKNOWN),
         carrier_status=status,
