@@ -2,8 +2,8 @@
 
 Each Event carries the whole Tracker in ``result``: every ``tracking_details`` entry,
 oldest first, with UTC ``datetime`` values; EasyPost documents its times as UTC, so
-one that lacks an offset is read as UTC too, whatever the default zone. Events about other objects (batches,
-shipments, refunds...) carry no tracking and yield nothing.
+one that lacks an offset is read as UTC too, whatever the default zone. Events about
+other objects (batches, shipments, refunds...) carry no tracking and yield nothing.
 """
 
 from __future__ import annotations
