@@ -26,7 +26,10 @@ def load_settings() -> Settings:
     except ValidationError as error:
         for item in error.errors():
             variable = "RELAY_" + "__".join(str(p) for p in item["loc"]).upper()
-            print(f"relay: invalid setting {variable}: {item['msg']}", file=sys.stderr)
+            print(
+                f"relay: invalid setting {variable}: {item['msg'].removeprefix('Value error, ')}",
+                file=sys.stderr,
+            )
         raise SystemExit(EXIT_USAGE) from None
 
 
@@ -148,6 +151,9 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     try:
         report = check_report(args.carrier, Path(args.payload).read_bytes(), settings)
+    except json.JSONDecodeError as error:
+        print(f"relay check: {args.payload} is not valid JSON: {error}", file=sys.stderr)
+        return 1
     except (OSError, LookupError, ValueError, PayloadRejected) as error:
         detail = error.detail if isinstance(error, PayloadRejected) else str(error)
         print(f"relay check: {detail}", file=sys.stderr)

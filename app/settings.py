@@ -33,7 +33,18 @@ def parse_optional_duration(value: Any) -> Any:
     return parse_duration(value)
 
 
+def header_safe(value: Any) -> Any:
+    """A credential sent as an HTTP header: surrounding whitespace (a newline from a mounted
+    Secret file) is dropped; anything else outside printable ASCII is refused."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isascii() or not value.isprintable():
+            raise ValueError("must be printable ASCII (it is sent as an HTTP header)")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+HeaderSecret = Annotated[SecretStr, BeforeValidator(header_safe)]
 OptionalDuration = Annotated[timedelta | None, BeforeValidator(parse_optional_duration)]
 
 
@@ -52,8 +63,8 @@ class CarrierSettings(BaseModel):
 class AccountSettings(BaseModel):
     """``RELAY_VTEX_ACCOUNTS__<ACCOUNT>__*``."""
 
-    app_key: SecretStr
-    app_token: SecretStr
+    app_key: HeaderSecret
+    app_token: HeaderSecret
 
 
 class Settings(BaseSettings):
@@ -73,8 +84,8 @@ class Settings(BaseSettings):
     vtex_account: str | None = None
     vtex_environment: str = "vtexcommercestable"
     vtex_base_url: str | None = None
-    vtex_app_key: SecretStr | None = None
-    vtex_app_token: SecretStr | None = None
+    vtex_app_key: HeaderSecret | None = None
+    vtex_app_token: HeaderSecret | None = None
     vtex_accounts: dict[str, AccountSettings] = Field(default_factory=dict)
     vtex_timezone: ZoneInfo = ZoneInfo("UTC")
     vtex_event_date_format: Literal["date", "datetime"] = "date"

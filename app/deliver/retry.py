@@ -64,3 +64,11 @@ def decide(
     if retry_after is not None:
         delay = max(delay, retry_after)
     return Decision(Verdict.RETRY, now + delay, reason)
+
+
+def not_attempted(reason: str, now: datetime, *, nothing_to_send: bool) -> Decision:
+    """A delivery that could not be sent. With nothing to send it is over (dead); otherwise
+    the relay's configuration is at fault, like a 401: retried slowly, never dead."""
+    if nothing_to_send:
+        return Decision(Verdict.DEAD, None, reason)
+    return Decision(Verdict.RETRY, now + AUTH_LANE, reason)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-RESPONSE_KEEP = 2048
+RETRY_AFTER_CAP = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -34,19 +34,19 @@ def tracking_path(order_id: str, invoice_number: str) -> str:
 
 
 def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
-    """``Retry-After`` as seconds or an HTTP date; None when absent or unreadable."""
+    """``Retry-After`` as seconds or an HTTP date, capped at a day; None when unreadable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        return min(timedelta(seconds=min(int(value), 10**9)), RETRY_AFTER_CAP)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(when - now, timedelta(0))
+    return min(max(when - now, timedelta(0)), RETRY_AFTER_CAP)
 
 
 class VtexClient:
@@ -76,15 +76,11 @@ class VtexClient:
                     "Content-Type": "application/json",
                 },
             )
+        except (httpx.LocalProtocolError, UnicodeEncodeError):
+            # Their messages quote the offending header value: the credentials.
+            return _no_answer(started, "the VTEX credentials are not valid HTTP header values")
         except httpx.HTTPError as error:
-            return VtexAnswer(
-                status_code=None,
-                body=None,
-                json=None,
-                retry_after=None,
-                duration_ms=(time.perf_counter() - started) * 1000,
-                error=f"{type(error).__name__}: {error}"[:500],
-            )
+            return _no_answer(started, f"{type(error).__name__}: {error}"[:500])
         duration_ms = (time.perf_counter() - started) * 1000
         try:
             parsed = response.json()
@@ -92,9 +88,20 @@ class VtexClient:
             parsed = None
         return VtexAnswer(
             status_code=response.status_code,
-            body=response.text[:RESPONSE_KEEP],
+            body=response.text,
             json=parsed,
             retry_after=parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC)),
             duration_ms=duration_ms,
             error=None if response.is_success else f"HTTP {response.status_code}",
         )
+
+
+def _no_answer(started: float, error: str) -> VtexAnswer:
+    return VtexAnswer(
+        status_code=None,
+        body=None,
+        json=None,
+        retry_after=None,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        error=error,
+    )

@@ -13,11 +13,10 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 
-from app.deliver.retry import Decision, Verdict, decide
+from app.deliver.retry import Verdict, decide, not_attempted
 from app.deliver.vtex_body import build_tracking_body
 from app.deliver.vtex_client import VtexAnswer, VtexClient
 from app.settings import Settings
@@ -128,7 +127,8 @@ class Worker:
         self._in_flight.discard(task)
         self._wake.set()
         if not task.cancelled() and task.exception() is not None:
-            log.error("delivery.crashed", error=repr(task.exception()))
+            # The type only: an exception's text may quote a header value (a credential).
+            log.error("delivery.crashed", error=type(task.exception()).__name__)
 
     async def _deliver(self, job: DeliveryJob) -> None:
         bound = log.bind(
@@ -146,19 +146,28 @@ class Worker:
             self._settings.vtex_event_date_format,
         )
         started_at = self._clock()
-        answer = await self._send(job, body, bool(history.events))
+        target = self._target(job)
+        if not history.events or isinstance(target, str):
+            reason = "the invoice has no events any more" if not history.events else str(target)
+            answer = VtexAnswer(None, None, None, None, 0.0, reason)
+            decision = not_attempted(reason, started_at, nothing_to_send=not history.events)
+            sent = None
+        else:
+            sent = body
+            await self._rate.acquire()
+            answer = await self._client.put_tracking(
+                *target, job.order_id, job.invoice_number, body
+            )
+            decision = decide(
+                attempt=job.attempt_count + 1,
+                status_code=answer.status_code,
+                retry_after=answer.retry_after,
+                queued_at=job.queued_at,
+                now=self._clock(),
+                max_age=self._settings.max_delivery_age,
+                rng=self._rng,
+            )
         now = self._clock()
-        decision = decide(
-            attempt=job.attempt_count + 1,
-            status_code=answer.status_code,
-            retry_after=answer.retry_after,
-            queued_at=job.queued_at,
-            now=now,
-            max_age=self._settings.max_delivery_age,
-            rng=self._rng,
-        )
-        if not history.events:
-            decision = Decision(Verdict.DEAD, None, "the invoice has no events any more")
         receipt = answer.json if isinstance(answer.json, dict) else None
         await self._store.record_attempt(
             job,
@@ -171,7 +180,7 @@ class Worker:
             ),
             state=_STATE_OF[decision.verdict],
             next_attempt_at=decision.next_attempt_at,
-            body=body,
+            body=sent,
             covered_event_id=history.newest_event_id,
             receipt=receipt if decision.verdict is Verdict.DELIVERED else None,
             now=now,
@@ -206,20 +215,12 @@ class Worker:
                 reason=decision.reason,
             )
 
-    async def _send(self, job: DeliveryJob, body: dict[str, Any], has_events: bool) -> VtexAnswer:
+    def _target(self, job: DeliveryJob) -> tuple[str, tuple[str, str]] | str:
+        """(host, credentials) for the job's account, or why there are none."""
         host = self._settings.vtex_host(job.account)
-        credentials = self._settings.vtex_credentials(job.account)
-        if not has_events:
-            return _not_sent("nothing to send")
         if host is None:
-            return _not_sent("no VTEX host: set RELAY_VTEX_ACCOUNT or RELAY_VTEX_BASE_URL")
+            return "no VTEX host: set RELAY_VTEX_ACCOUNT or RELAY_VTEX_BASE_URL"
+        credentials = self._settings.vtex_credentials(job.account)
         if credentials is None:
-            return _not_sent("no VTEX credentials: set RELAY_VTEX_APP_KEY and RELAY_VTEX_APP_TOKEN")
-        await self._rate.acquire()
-        return await self._client.put_tracking(
-            host, credentials, job.order_id, job.invoice_number, body
-        )
-
-
-def _not_sent(reason: str) -> VtexAnswer:
-    return VtexAnswer(None, None, None, None, 0.0, reason)
+            return "no VTEX credentials: set RELAY_VTEX_APP_KEY and RELAY_VTEX_APP_TOKEN"
+        return host, credentials

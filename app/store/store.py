@@ -36,7 +36,7 @@ from app.store.schema import (
 )
 
 OPEN_STATES = ("pending", "retrying")
-RESPONSE_BODY_LIMIT = 2048
+RESPONSE_KEEP_BYTES = 2048
 _INSERT_CHUNK = 500
 
 
@@ -622,7 +622,7 @@ class Store:
         *,
         state: str,
         next_attempt_at: datetime | None,
-        body: dict[str, Any],
+        body: dict[str, Any] | None,
         covered_event_id: int | None,
         receipt: dict[str, Any] | None,
         now: datetime,
@@ -641,7 +641,7 @@ class Store:
                     started_at=attempt.started_at,
                     duration_ms=attempt.duration_ms,
                     status_code=attempt.status_code,
-                    response_body=(attempt.response_body or "")[:RESPONSE_BODY_LIMIT] or None,
+                    response_body=_first_bytes(attempt.response_body, RESPONSE_KEEP_BYTES),
                     error=attempt.error,
                 )
             )
@@ -649,11 +649,12 @@ class Store:
                 "state": state,
                 "attempt_count": number,
                 "claimed_until": None,
-                "body": json.dumps(body, ensure_ascii=False),
-                "covered_event_id": covered_event_id,
                 "last_status": attempt.status_code,
                 "last_error": attempt.error,
             }
+            if body is not None:  # only what VTEX was actually sent
+                values["body"] = json.dumps(body, ensure_ascii=False)
+                values["covered_event_id"] = covered_event_id
             if next_attempt_at is not None:
                 values["next_attempt_at"] = next_attempt_at
             if state == "delivered":
@@ -715,6 +716,11 @@ def _event_rows(
             },
         )
     return list(rows.values())
+
+
+def _first_bytes(text: str | None, limit: int) -> str | None:
+    """At most ``limit`` bytes of ``text`` as UTF-8, never splitting a character."""
+    return text.encode()[:limit].decode(errors="ignore") if text else None
 
 
 def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
