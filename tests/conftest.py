@@ -21,3 +21,12 @@ def reference_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"RELAY_REFERENCE_DIR={value!r} is not a directory")
     return path
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No ``RELAY_*`` variable of the shell, and no ``.env`` but the test's own (cwd is tmp)."""
+    for name in list(os.environ):
+        if name.startswith("RELAY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,12 +16,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No ``RELAY_*`` variable or ``.env`` of the developer's shell leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("RELAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def _isolated(clean_environment: None) -> None:
+    """Every integration test runs with a clean environment (see tests/conftest.py)."""
 
 
 @pytest.fixture

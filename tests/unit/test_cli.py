@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 import pytest
 
 from app.cli import main
+
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 GENERIC_PAYLOAD = {
     "trackingNumber": " QC771093264BR ",
@@ -34,15 +35,6 @@ GENERIC_PAYLOAD = {
         },
     ],
 }
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No ``RELAY_*`` variable of the shell, and no ``.env`` but the test's own."""
-    for name in list(os.environ):
-        if name.startswith("RELAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
 
 
 def write_payload(tmp_path: Path, payload: Any, name: str = "payload.json") -> str:
