@@ -8,13 +8,18 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from app.settings import Settings
+from app.store.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from app.store.store import Store
 
 EXIT_USAGE = 2
 
@@ -36,20 +41,25 @@ def load_settings() -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.api.app import create_app
+    from app.api.app import begin_draining, create_app
+    from app.api.server import GracefulServer
     from app.logs import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_config=None,
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.vtex_timeout.total_seconds()) + 1,
     )
-    uvicorn.Server(config).run()
+    server = GracefulServer(
+        config, settings.shutdown_grace.total_seconds(), on_drain=lambda: begin_draining(app)
+    )
+    server.run()
     return 0
 
 
@@ -85,21 +95,78 @@ def _worker(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _migrate(_args: argparse.Namespace) -> int:
+@contextlib.asynccontextmanager
+async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
     from app.store.store import Store
 
+    store = Store.open(settings.database_url)
+    try:
+        await store.migrate()
+        yield store
+    finally:
+        await store.close()
+
+
+def _migrate(_args: argparse.Namespace) -> int:
     settings = load_settings()
 
     async def run() -> str:
-        store = Store.open(settings.database_url)
-        try:
-            version = await store.migrate()
-            return f"schema version {version} at {store.describe()}"
-        finally:
-            await store.close()
+        async with _opened_store(settings) as store:
+            return f"schema version {SCHEMA_VERSION} at {store.describe()}"
 
     print(f"relay: {asyncio.run(run())}")
     return 0
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    """List deliveries (JSON), or put one back in line with --retry."""
+    from app.api.views import delivery_json
+    from app.store.store import NotRetriable
+
+    settings = load_settings()
+
+    async def run() -> int:
+        async with _opened_store(settings) as store:
+            if args.retry is None:
+                views = await store.list_deliveries(args.state, args.limit)
+                print(json.dumps([delivery_json(v) for v in views], indent=2, ensure_ascii=False))
+                return 0
+            try:
+                target = await store.retry_delivery(args.retry, datetime.now(UTC))
+            except NotRetriable as error:
+                print(f"relay deliveries: {error}", file=sys.stderr)
+                return 1
+            if target is None:
+                print(f"relay deliveries: no delivery {args.retry}", file=sys.stderr)
+                return 1
+            print(f"relay: delivery {target} is due now (the worker picks it up within a second)")
+            return 0
+
+    return asyncio.run(run())
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    """``relay quarantine list`` or ``relay quarantine replay``."""
+    from app.api.views import quarantined_json
+    from app.ingest.carriers import BUILT_IN
+    from app.ingest.intake import Intake
+
+    settings = load_settings()
+
+    async def run() -> int:
+        async with _opened_store(settings) as store:
+            if args.action == "list":
+                held = await store.quarantined(args.carrier)
+                print(json.dumps([quarantined_json(w) for w in held], indent=2))
+                return 0
+            report = await Intake(store, settings, BUILT_IN).replay_quarantine(args.carrier)
+            print(
+                f"relay: {report.replayed} replayed ({report.new_events} new events), "
+                f"{report.still_quarantined} still quarantined"
+            )
+            return 0
+
+    return asyncio.run(run())
 
 
 def check_report(carrier_name: str, body: bytes, settings: Settings) -> dict[str, Any]:
@@ -179,6 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("carrier", help="carrier name, e.g. generic, aftership, easypost")
     check.add_argument("payload", help="path to the webhook body (JSON)")
     check.set_defaults(run=_check)
+    deliveries = commands.add_parser("deliveries", help="list deliveries, or retry one")
+    deliveries.add_argument(
+        "--state", choices=["pending", "retrying", "delivered", "dead"], help="only this state"
+    )
+    deliveries.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    deliveries.add_argument("--retry", type=int, metavar="ID", help="put delivery ID back in line")
+    deliveries.set_defaults(run=_deliveries)
+    quarantine = commands.add_parser("quarantine", help="webhooks their adapter could not read")
+    quarantine.add_argument("action", choices=["list", "replay"])
+    quarantine.add_argument("--carrier", help="only this carrier's webhooks")
+    quarantine.set_defaults(run=_quarantine)
     return parser
 
 

@@ -25,6 +25,11 @@ class NotFound(RelayError):
     code = "not_found"
 
 
+class Conflict(RelayError):
+    status_code = 409
+    code = "conflict"
+
+
 class PayloadTooLarge(RelayError):
     status_code = 413
     code = "payload_too_large"

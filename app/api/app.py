@@ -10,7 +10,7 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
-from app.api import health, shipments, webhooks
+from app.api import admin, health, shipments, webhooks
 from app.api.deps import Parts
 from app.api.errors import install_error_handlers
 from app.deliver.vtex_client import VtexClient
@@ -67,5 +67,13 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(webhooks.router)
     app.include_router(shipments.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
     return app
+
+
+def begin_draining(app: FastAPI) -> None:
+    """SIGTERM arrived: /readyz answers 503 from now on; everything else keeps working."""
+    parts: Parts | None = getattr(app.state, "parts", None)
+    if parts is not None:
+        parts.draining = True

@@ -25,6 +25,7 @@ class Parts:
     intake: Intake
     worker: Worker | None
     worker_task: asyncio.Task[None] | None = field(default=None)
+    draining: bool = False
 
     def worker_running(self) -> bool:
         return self.worker_task is not None and not self.worker_task.done()

@@ -25,6 +25,9 @@ async def readyz(parts: PartsDep) -> JSONResponse:
     """200 when the database answers and the worker's heartbeat is fresh; else 503 and why."""
     checks: dict[str, Any] = {}
     problems: list[str] = []
+    if parts.draining:
+        checks["shutdown"] = "draining"
+        problems.append("the relay is shutting down")
     try:
         await asyncio.wait_for(parts.store.ping(), timeout=DATABASE_TIMEOUT_SECONDS)
         checks["database"] = "ok"

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field, field_validator
 
 from app.api.deps import AdminDep, PartsDep, StoreDep
+from app.api.views import shipment_json
 from app.errors import NotFound
 from app.normalize.model import invoice_number_problem
-from app.store.store import DeliveryView, ShipmentView
 
 router = APIRouter(tags=["shipments"], dependencies=[AdminDep])
 
@@ -31,67 +31,6 @@ class ShipmentRegistration(BaseModel):
         if problem:
             raise ValueError(problem)
         return value
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
-def delivery_json(view: DeliveryView) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "orderId": view.order_id,
-        "invoiceNumber": view.invoice_number,
-        "account": view.account,
-        "state": view.state,
-        "queuedAt": _iso(view.queued_at),
-        "nextAttemptAt": _iso(view.next_attempt_at),
-        "deliveredAt": _iso(view.delivered_at),
-        "attemptCount": view.attempt_count,
-        "lastStatus": view.last_status,
-        "lastError": view.last_error,
-        "receipt": view.receipt,
-        "attempts": [
-            {
-                "attempt": a["attempt"],
-                "startedAt": _iso(a["started_at"]),
-                "durationMs": round(a["duration_ms"], 1),
-                "statusCode": a["status_code"],
-                "responseBody": a["response_body"],
-                "error": a["error"],
-            }
-            for a in view.attempts
-        ],
-    }
-
-
-def shipment_json(view: ShipmentView) -> dict[str, Any]:
-    return {
-        "trackingNumber": view.tracking_number,
-        "orderId": view.order_id,
-        "invoiceNumber": view.invoice_number,
-        "carrier": view.carrier,
-        "account": view.account,
-        "trackingUrl": view.tracking_url,
-        "registered": view.registered,
-        "firstSeenAt": _iso(view.first_seen_at),
-        "events": [
-            {
-                "time": _iso(e["occurred_at"]),
-                "status": e["status"],
-                "carrierStatus": e["carrier_status"],
-                "description": e["description"],
-                "city": e["city"],
-                "state": e["state"],
-                "carrier": e["carrier"],
-                "receivedAt": _iso(e["received_at"]),
-                "webhookId": e["webhook_id"],
-            }
-            for e in view.events
-        ],
-        "lastBody": view.last_body,
-        "deliveries": [delivery_json(d) for d in view.deliveries],
-    }
 
 
 async def _shipment_or_404(store: StoreDep, tracking_number: str) -> dict[str, Any]:

@@ -63,8 +63,11 @@ class Worker:
         self._rate = RateLimiter(settings.vtex_rate_limit)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._lease = settings.vtex_timeout * 3
+        self._in_flight: dict[asyncio.Task[None], int] = {}
+        # Claims are short and renewed while held, so a crashed worker's expire quickly.
+        self._lease = max(timedelta(seconds=15), settings.vtex_timeout * 1.5)
+        self._renewed = time.monotonic()
+        self._paused: dict[str, datetime] = {}
         self.heartbeat = time.monotonic()
 
     def wake(self) -> None:
@@ -81,6 +84,7 @@ class Worker:
             self.heartbeat = time.monotonic()
             self._wake.clear()
             try:
+                await self._renew_claims()
                 claimed = await self._claim_and_start()
             except Exception:
                 log.exception("worker.claim_failed")
@@ -91,13 +95,30 @@ class Worker:
         log.info("worker.stopped", in_flight=len(self._in_flight))
 
     async def stop(self, grace: float) -> None:
-        """Stop claiming; let in-flight PUTs finish for at most ``grace`` seconds."""
+        """Stop claiming; let in-flight PUTs finish for at most ``grace`` seconds.
+
+        Deliveries still running then are cancelled and released, due at once for the
+        next worker: a PUT that VTEX did not answer is sent again, never lost.
+        """
         self._stopping.set()
         self._wake.set()
-        if self._in_flight:
-            _, pending = await asyncio.wait(self._in_flight, timeout=grace)
-            for task in pending:
-                task.cancel()
+        if not self._in_flight:
+            return
+        _, pending = await asyncio.wait(self._in_flight, timeout=grace)
+        unfinished = [self._in_flight[task] for task in pending]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for delivery_id in unfinished:
+            await self._store.postpone(delivery_id, self._clock())
+        if unfinished:
+            log.warning("worker.released", deliveries=len(unfinished))
+
+    async def _renew_claims(self) -> None:
+        if time.monotonic() - self._renewed < self._lease.total_seconds() / 3:
+            return
+        self._renewed = time.monotonic()
+        await self._store.renew_claims(list(self._in_flight.values()), self._clock() + self._lease)
 
     async def drain(self) -> None:
         """Deliver everything due now, retries that fall due meanwhile included, then return."""
@@ -119,12 +140,12 @@ class Worker:
         jobs = await self._store.claim_due_deliveries(now, now + self._lease, slots)
         for job in jobs:
             task = asyncio.create_task(self._deliver(job), name=f"delivery-{job.id}")
-            self._in_flight.add(task)
+            self._in_flight[task] = job.id
             task.add_done_callback(self._finished)
         return len(jobs)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        self._in_flight.pop(task, None)
         self._wake.set()
         if not task.cancelled() and task.exception() is not None:
             # The type only: an exception's text may quote a header value (a credential).
@@ -139,6 +160,16 @@ class Worker:
             delivery_id=job.id,
             attempt=job.attempt_count + 1,
         )
+        account = job.account or ""
+        target = self._target(job)
+        if not isinstance(target, str):
+            await self._rate.acquire()
+            paused_until = self._paused.get(account)
+            if paused_until is not None and paused_until > self._clock():
+                await self._store.postpone(job.id, paused_until)
+                bound.info("delivery.postponed", until=paused_until.isoformat(), reason="429")
+                return
+        # Read after the rate limiter's wait: the body carries what arrived meanwhile.
         history = await self._store.invoice_history(job.order_id, job.invoice_number)
         body = build_tracking_body(
             history.events,
@@ -146,7 +177,6 @@ class Worker:
             self._settings.vtex_event_date_format,
         )
         started_at = self._clock()
-        target = self._target(job)
         if not history.events or isinstance(target, str):
             reason = "the invoice has no events any more" if not history.events else str(target)
             answer = VtexAnswer(None, None, None, None, 0.0, reason)
@@ -154,7 +184,6 @@ class Worker:
             sent = None
         else:
             sent = body
-            await self._rate.acquire()
             answer = await self._client.put_tracking(
                 *target, job.order_id, job.invoice_number, body
             )
@@ -168,6 +197,10 @@ class Worker:
                 rng=self._rng,
             )
         now = self._clock()
+        pause = decision.next_attempt_at if answer.status_code == 429 else None
+        if pause is not None:
+            # A 429 is about the account's key: hold every delivery to it, not just this one.
+            self._paused[account] = max(self._paused.get(account, pause), pause)
         receipt = answer.json if isinstance(answer.json, dict) else None
         await self._store.record_attempt(
             job,
@@ -184,6 +217,7 @@ class Worker:
             covered_event_id=history.newest_event_id,
             receipt=receipt if decision.verdict is Verdict.DELIVERED else None,
             now=now,
+            pause_account_until=pause,
         )
         if decision.verdict is Verdict.DELIVERED:
             receipt = receipt or {}

@@ -154,3 +154,11 @@ attempts = Table(
     Column("error", Text),
     Index("ix_attempts_delivery", "delivery_id", "attempt"),
 )
+
+# A 429 pauses every delivery to its account ("" is the default account) until then.
+account_pauses = Table(
+    "account_pauses",
+    metadata,
+    Column("account", String(128), primary_key=True),
+    Column("paused_until", UTCDateTime, nullable=False),
+)

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Insert, Table, and_, event, func, select, update
+from sqlalchemy import Insert, Table, and_, event, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from app.normalize.model import ShipmentUpdate, Status, TrackingEvent, event_identity
 from app.store.schema import (
     SCHEMA_VERSION,
+    account_pauses,
     attempts,
     deliveries,
     events,
@@ -42,6 +43,19 @@ _INSERT_CHUNK = 500
 
 class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer relay than this one."""
+
+
+class NotRetriable(Exception):
+    """The delivery was delivered: there is nothing to retry."""
+
+
+@dataclass(frozen=True)
+class QuarantinedWebhook:
+    id: str
+    carrier: str
+    received_at: datetime
+    body: bytes
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -220,37 +234,48 @@ class Store:
         registered; every invoice that gained events gets a delivery queued.
         """
         webhook_id = _new_webhook_id()
-        new_total = duplicates = 0
-        touched: set[str] = set()
         async with self._write() as conn:
             await conn.execute(
                 webhooks.insert().values(
                     id=webhook_id, carrier=carrier, received_at=now, body=body, state="accepted"
                 )
             )
-            for update_ in updates:
-                number = update_.tracking_number
-                await self._see_shipment(conn, number, carrier, update_.tracking_url, now)
-                if (
-                    update_.order_id
-                    and update_.invoice_number
-                    and await self._register(
-                        conn, number, update_.order_id, update_.invoice_number, None, None, now
-                    )
-                ):
-                    touched.add(number)
-                rows = _event_rows(carrier, number, update_.events, webhook_id, now)
-                inserted = await self._insert_events(conn, rows)
-                new_total += inserted
-                duplicates += len(update_.events) - inserted
-                if inserted:
-                    touched.add(number)
-            await conn.execute(
-                update(webhooks)
-                .where(webhooks.c.id == webhook_id)
-                .values(new_events=new_total, duplicate_events=duplicates)
-            )
-            queued = await self._queue_for_tracking_numbers(conn, touched, now)
+            return await self._apply_updates(conn, webhook_id, carrier, updates, now)
+
+    async def _apply_updates(
+        self,
+        conn: AsyncConnection,
+        webhook_id: str,
+        carrier: str,
+        updates: Sequence[ShipmentUpdate],
+        now: datetime,
+    ) -> IngestResult:
+        """Register, insert new events, count duplicates and queue deliveries for a webhook."""
+        new_total = duplicates = 0
+        touched: set[str] = set()
+        for update_ in updates:
+            number = update_.tracking_number
+            await self._see_shipment(conn, number, carrier, update_.tracking_url, now)
+            if (
+                update_.order_id
+                and update_.invoice_number
+                and await self._register(
+                    conn, number, update_.order_id, update_.invoice_number, None, None, now
+                )
+            ):
+                touched.add(number)
+            rows = _event_rows(carrier, number, update_.events, webhook_id, now)
+            inserted = await self._insert_events(conn, rows)
+            new_total += inserted
+            duplicates += len(update_.events) - inserted
+            if inserted:
+                touched.add(number)
+        await conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id == webhook_id)
+            .values(new_events=new_total, duplicate_events=duplicates)
+        )
+        queued = await self._queue_for_tracking_numbers(conn, touched, now)
         return IngestResult(webhook_id, new_total, duplicates, queued)
 
     async def quarantine_webhook(self, carrier: str, body: bytes, error: str, now: datetime) -> str:
@@ -268,6 +293,51 @@ class Store:
                 )
             )
         return webhook_id
+
+    async def quarantined(
+        self, carrier: str | None = None, limit: int = 1000
+    ) -> list[QuarantinedWebhook]:
+        """Quarantined webhooks, oldest first."""
+        query = (
+            select(webhooks)
+            .where(webhooks.c.state == "quarantined")
+            .order_by(webhooks.c.received_at, webhooks.c.id)
+            .limit(limit)
+        )
+        if carrier is not None:
+            query = query.where(webhooks.c.carrier == carrier)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            QuarantinedWebhook(row.id, row.carrier, row.received_at, row.body, row.error)
+            for row in rows
+        ]
+
+    async def release_from_quarantine(
+        self, webhook_id: str, updates: Sequence[ShipmentUpdate], now: datetime
+    ) -> IngestResult | None:
+        """Store what a re-run of a quarantined webhook read; None if it was not quarantined."""
+        async with self._write() as conn:
+            carrier = await conn.scalar(
+                update(webhooks)
+                .where(webhooks.c.id == webhook_id)
+                .where(webhooks.c.state == "quarantined")
+                .values(state="replayed", error=None)
+                .returning(webhooks.c.carrier)
+            )
+            if carrier is None:
+                return None
+            return await self._apply_updates(conn, webhook_id, carrier, updates, now)
+
+    async def keep_in_quarantine(self, webhook_id: str, error: str) -> None:
+        """Record why a re-run of a quarantined webhook failed again."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(webhooks)
+                .where(webhooks.c.id == webhook_id)
+                .where(webhooks.c.state == "quarantined")
+                .values(error=error)
+            )
 
     async def _see_shipment(
         self,
@@ -533,6 +603,55 @@ class Store:
                 )
         return list(views.values())
 
+    # -- delivery administration --------------------------------------------
+
+    async def list_deliveries(self, state: str | None, limit: int) -> list[DeliveryView]:
+        """Newest deliveries first, in ``state`` when given, with their attempts."""
+        condition = deliveries.c.state == state if state is not None else true()
+        async with self._read() as conn:
+            return await self._delivery_views(conn, condition, limit)
+
+    async def get_delivery(self, delivery_id: int) -> DeliveryView | None:
+        async with self._read() as conn:
+            views = await self._delivery_views(conn, deliveries.c.id == delivery_id, 1)
+        return views[0] if views else None
+
+    async def retry_delivery(self, delivery_id: int, now: datetime) -> int | None:
+        """Put a delivery back in line now; return the id of the one that will run.
+
+        A dead delivery becomes pending again with a fresh age, unless the invoice already
+        has an open delivery (it carries the whole history), which is then made due now.
+        None when there is no such delivery; :class:`NotRetriable` when it was delivered.
+        """
+        async with self._write() as conn:
+            row = (
+                await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))
+            ).first()
+            if row is None:
+                return None
+            if row.state == "delivered":
+                raise NotRetriable(f"delivery {delivery_id} was delivered")
+            target = row.id
+            if row.state == "dead":
+                open_id = await conn.scalar(
+                    select(deliveries.c.id)
+                    .where(deliveries.c.order_id == row.order_id)
+                    .where(deliveries.c.invoice_number == row.invoice_number)
+                    .where(deliveries.c.state.in_(OPEN_STATES))
+                )
+                if open_id is None:
+                    await conn.execute(
+                        update(deliveries)
+                        .where(deliveries.c.id == row.id)
+                        .values(state="pending", queued_at=now, claimed_until=None)
+                    )
+                else:
+                    target = open_id
+            await conn.execute(
+                update(deliveries).where(deliveries.c.id == target).values(next_attempt_at=now)
+            )
+        return int(target)
+
     # -- delivery ------------------------------------------------------------
 
     async def claim_due_deliveries(
@@ -547,6 +666,12 @@ class Store:
                     .where(deliveries.c.next_attempt_at <= now)
                     .where(
                         (deliveries.c.claimed_until.is_(None)) | (deliveries.c.claimed_until < now)
+                    )
+                    .where(
+                        ~select(account_pauses.c.account)
+                        .where(account_pauses.c.account == func.coalesce(deliveries.c.account, ""))
+                        .where(account_pauses.c.paused_until > now)
+                        .exists()
                     )
                     .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
                     .limit(limit)
@@ -626,6 +751,7 @@ class Store:
         covered_event_id: int | None,
         receipt: dict[str, Any] | None,
         now: datetime,
+        pause_account_until: datetime | None = None,
     ) -> None:
         """Store one attempt and its delivery's new state, releasing the claim.
 
@@ -663,6 +789,8 @@ class Store:
                     values["receipt"] = str(receipt.get("receipt") or "") or None
                     values["vtex_date"] = str(receipt.get("date") or "") or None
             await conn.execute(update(deliveries).where(deliveries.c.id == job.id).values(**values))
+            if pause_account_until is not None:
+                await self._pause_account(conn, job.account or "", pause_account_until)
             if state == "delivered":
                 newest = await conn.scalar(
                     select(func.max(events.c.id))
@@ -674,6 +802,48 @@ class Store:
                     await self._queue_delivery(
                         conn, job.order_id, job.invoice_number, job.account, now
                     )
+
+    async def _pause_account(self, conn: AsyncConnection, account: str, until: datetime) -> None:
+        later = func.max if conn.dialect.name == "sqlite" else func.greatest
+        await conn.execute(
+            _insert(conn, account_pauses)
+            .values(account=account, paused_until=until)
+            .on_conflict_do_update(
+                index_elements=[account_pauses.c.account],
+                set_={"paused_until": later(account_pauses.c.paused_until, until)},
+            )
+        )
+
+    async def paused_accounts(self, now: datetime) -> dict[str, datetime]:
+        """Accounts a 429 paused, with the time the pause ends."""
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(account_pauses).where(account_pauses.c.paused_until > now)
+                )
+            ).all()
+        return {row.account: row.paused_until for row in rows}
+
+    async def postpone(self, delivery_id: int, until: datetime) -> None:
+        """Release a claim without an attempt: the delivery is due again at ``until``."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(next_attempt_at=until, claimed_until=None)
+            )
+
+    async def renew_claims(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        """Extend the claims a live worker still holds, so that only a dead one's expire."""
+        if not delivery_ids:
+            return
+        async with self._write() as conn:
+            await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(list(delivery_ids)))
+                .where(deliveries.c.claimed_until.is_not(None))
+                .values(claimed_until=until)
+            )
 
     async def backlog(self, now: datetime) -> tuple[int, int]:
         """(open deliveries, of which due now)."""
