@@ -1,9 +1,9 @@
 """Every query the relay makes, behind one async :class:`Store`.
 
-SQLite runs in WAL mode with ``synchronous=FULL``: a commit that returned survives
-``kill -9`` and power loss. All writes go through one connection, one transaction at a
-time (``BEGIN IMMEDIATE``), so SQLite never sees two writers from this process;
-reads use their own pooled connections and never block on the writer.
+Each public method is written as plain synchronous SQLAlchemy Core against a
+``Connection``; ``@_writes`` runs it in a write transaction on the store's writer thread
+(grouped with other writes into one commit), ``@_reads`` on a reader thread. Times are
+converted to UTC at this edge (see ``schema.UTCDateTime``).
 """
 
 from __future__ import annotations
@@ -11,19 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Insert, Table, and_, event, func, select, true, update
+from sqlalchemy import Insert, Table, and_, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection
 
 from app.normalize.model import ShipmentUpdate, Status, TrackingEvent, event_identity
+from app.store.engine import Database
 from app.store.schema import (
     SCHEMA_VERSION,
     account_pauses,
@@ -35,6 +33,9 @@ from app.store.schema import (
     shipments,
     webhooks,
 )
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 OPEN_STATES = ("pending", "retrying")
 RESPONSE_KEEP_BYTES = 2048
@@ -132,20 +133,11 @@ class ShipmentView:
     deliveries: list[DeliveryView]
 
 
-def _async_url(url: str) -> str:
-    parsed = make_url(url)
-    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
-        return str(parsed.set(drivername="sqlite+aiosqlite"))
-    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
-        return str(parsed.set(drivername="postgresql+asyncpg"))
-    return url
-
-
 def _new_webhook_id() -> str:
     return "wh_" + uuid.uuid4().hex
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
+def _insert(conn: Connection, table: Table) -> Any:
     """The dialect's INSERT, which knows ``ON CONFLICT DO NOTHING``."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -157,76 +149,80 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict
         yield rows[start : start + size]
 
 
+def _writes(
+    method: Callable[Concatenate[Store, Connection, P], R],
+) -> Callable[Concatenate[Store, P], Coroutine[Any, Any, R]]:
+    """The method runs in a write transaction, committed before the caller resumes."""
+
+    async def run(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._db.write(lambda conn: method(self, conn, *args, **kwargs))
+
+    run.__doc__ = method.__doc__
+    return run
+
+
+def _reads(
+    method: Callable[Concatenate[Store, Connection, P], R],
+) -> Callable[Concatenate[Store, P], Coroutine[Any, Any, R]]:
+    """The method runs on a reader connection."""
+
+    async def run(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._db.read(lambda conn: method(self, conn, *args, **kwargs))
+
+    run.__doc__ = method.__doc__
+    return run
+
+
 class Store:
     """The relay's database; create with :meth:`open`, close with :meth:`close`."""
 
-    def __init__(self, reader: AsyncEngine, writer: AsyncEngine) -> None:
-        self._url = writer.url
-        self._reader = reader
-        self._writer = writer
-        self._write_lock = asyncio.Lock()
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     @classmethod
     def open(cls, url: str) -> Store:
-        async_url = _async_url(url)
-        parsed = make_url(async_url)
-        if parsed.get_backend_name() != "sqlite":
-            engine = create_async_engine(async_url, pool_pre_ping=True)
-            return cls(engine, engine)
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        reader = create_async_engine(async_url, connect_args={"timeout": 30})
-        writer = create_async_engine(async_url, connect_args={"timeout": 30}, pool_size=1)
-        for engine, begin in ((reader, "BEGIN"), (writer, "BEGIN IMMEDIATE")):
-            _configure_sqlite(engine, begin)
-        return cls(reader, writer)
+        return cls(Database(url))
 
     def describe(self) -> str:
         """The database URL without its password, for logs."""
-        return self._url.render_as_string(hide_password=True)
+        return self._db.url.render_as_string(hide_password=True)
 
     async def close(self) -> None:
-        await self._writer.dispose()
-        if self._reader is not self._writer:
-            await self._reader.dispose()
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock, self._writer.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._reader.connect() as conn:
-            yield conn
+        await asyncio.get_running_loop().run_in_executor(None, self._db.close)
 
     # -- schema --------------------------------------------------------------
 
-    async def migrate(self) -> int:
+    @_writes
+    def migrate(self, conn: Connection) -> int:
         """Create missing tables; return the schema version. Safe to run repeatedly."""
-        async with self._write() as conn:
-            await conn.run_sync(metadata.create_all)
-            version = await conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
-            if version is not None and int(version) > SCHEMA_VERSION:
-                raise SchemaTooNew(
-                    f"database schema is version {version}, this relay knows {SCHEMA_VERSION}"
-                )
-            if version is None:
-                await conn.execute(
-                    _insert(conn, meta)
-                    .values(key="schema_version", value=str(SCHEMA_VERSION))
-                    .on_conflict_do_nothing()
-                )
+        metadata.create_all(conn)
+        version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
+        if version is not None and int(version) > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"database schema is version {version}, this relay knows {SCHEMA_VERSION}"
+            )
+        if version is None:
+            conn.execute(
+                _insert(conn, meta)
+                .values(key="schema_version", value=str(SCHEMA_VERSION))
+                .on_conflict_do_nothing()
+            )
         return SCHEMA_VERSION
 
-    async def ping(self) -> None:
-        async with self._read() as conn:
-            await conn.scalar(select(1))
+    @_reads
+    def ping(self, conn: Connection) -> None:
+        conn.scalar(select(1))
 
     # -- ingest --------------------------------------------------------------
 
-    async def record_webhook(
-        self, carrier: str, body: bytes, updates: Sequence[ShipmentUpdate], now: datetime
+    @_writes
+    def record_webhook(
+        self,
+        conn: Connection,
+        carrier: str,
+        body: bytes,
+        updates: Sequence[ShipmentUpdate],
+        now: datetime,
     ) -> IngestResult:
         """Store a verified webhook and its new events in one transaction.
 
@@ -234,17 +230,16 @@ class Store:
         registered; every invoice that gained events gets a delivery queued.
         """
         webhook_id = _new_webhook_id()
-        async with self._write() as conn:
-            await conn.execute(
-                webhooks.insert().values(
-                    id=webhook_id, carrier=carrier, received_at=now, body=body, state="accepted"
-                )
+        conn.execute(
+            webhooks.insert().values(
+                id=webhook_id, carrier=carrier, received_at=now, body=body, state="accepted"
             )
-            return await self._apply_updates(conn, webhook_id, carrier, updates, now)
+        )
+        return self._apply_updates(conn, webhook_id, carrier, updates, now)
 
-    async def _apply_updates(
+    def _apply_updates(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         webhook_id: str,
         carrier: str,
         updates: Sequence[ShipmentUpdate],
@@ -255,47 +250,50 @@ class Store:
         touched: set[str] = set()
         for update_ in updates:
             number = update_.tracking_number
-            await self._see_shipment(conn, number, carrier, update_.tracking_url, now)
+            self._see_shipment(conn, number, carrier, update_.tracking_url, now)
             if (
                 update_.order_id
                 and update_.invoice_number
-                and await self._register(
+                and self._register(
                     conn, number, update_.order_id, update_.invoice_number, None, None, now
                 )
             ):
                 touched.add(number)
             rows = _event_rows(carrier, number, update_.events, webhook_id, now)
-            inserted = await self._insert_events(conn, rows)
+            inserted = self._insert_events(conn, rows)
             new_total += inserted
             duplicates += len(update_.events) - inserted
             if inserted:
                 touched.add(number)
-        await conn.execute(
+        conn.execute(
             update(webhooks)
             .where(webhooks.c.id == webhook_id)
             .values(new_events=new_total, duplicate_events=duplicates)
         )
-        queued = await self._queue_for_tracking_numbers(conn, touched, now)
+        queued = self._queue_for_tracking_numbers(conn, touched, now)
         return IngestResult(webhook_id, new_total, duplicates, queued)
 
-    async def quarantine_webhook(self, carrier: str, body: bytes, error: str, now: datetime) -> str:
+    @_writes
+    def quarantine_webhook(
+        self, conn: Connection, carrier: str, body: bytes, error: str, now: datetime
+    ) -> str:
         """Keep a verified webhook its adapter could not read, with the reason."""
         webhook_id = _new_webhook_id()
-        async with self._write() as conn:
-            await conn.execute(
-                webhooks.insert().values(
-                    id=webhook_id,
-                    carrier=carrier,
-                    received_at=now,
-                    body=body,
-                    state="quarantined",
-                    error=error,
-                )
+        conn.execute(
+            webhooks.insert().values(
+                id=webhook_id,
+                carrier=carrier,
+                received_at=now,
+                body=body,
+                state="quarantined",
+                error=error,
             )
+        )
         return webhook_id
 
-    async def quarantined(
-        self, carrier: str | None = None, limit: int = 1000
+    @_reads
+    def quarantined(
+        self, conn: Connection, carrier: str | None = None, limit: int = 1000
     ) -> list[QuarantinedWebhook]:
         """Quarantined webhooks, oldest first."""
         query = (
@@ -306,48 +304,47 @@ class Store:
         )
         if carrier is not None:
             query = query.where(webhooks.c.carrier == carrier)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = (conn.execute(query)).all()
         return [
             QuarantinedWebhook(row.id, row.carrier, row.received_at, row.body, row.error)
             for row in rows
         ]
 
-    async def release_from_quarantine(
-        self, webhook_id: str, updates: Sequence[ShipmentUpdate], now: datetime
+    @_writes
+    def release_from_quarantine(
+        self, conn: Connection, webhook_id: str, updates: Sequence[ShipmentUpdate], now: datetime
     ) -> IngestResult | None:
         """Store what a re-run of a quarantined webhook read; None if it was not quarantined."""
-        async with self._write() as conn:
-            carrier = await conn.scalar(
-                update(webhooks)
-                .where(webhooks.c.id == webhook_id)
-                .where(webhooks.c.state == "quarantined")
-                .values(state="replayed", error=None)
-                .returning(webhooks.c.carrier)
-            )
-            if carrier is None:
-                return None
-            return await self._apply_updates(conn, webhook_id, carrier, updates, now)
+        carrier = conn.scalar(
+            update(webhooks)
+            .where(webhooks.c.id == webhook_id)
+            .where(webhooks.c.state == "quarantined")
+            .values(state="replayed", error=None)
+            .returning(webhooks.c.carrier)
+        )
+        if carrier is None:
+            return None
+        return self._apply_updates(conn, webhook_id, carrier, updates, now)
 
-    async def keep_in_quarantine(self, webhook_id: str, error: str) -> None:
+    @_writes
+    def keep_in_quarantine(self, conn: Connection, webhook_id: str, error: str) -> None:
         """Record why a re-run of a quarantined webhook failed again."""
-        async with self._write() as conn:
-            await conn.execute(
-                update(webhooks)
-                .where(webhooks.c.id == webhook_id)
-                .where(webhooks.c.state == "quarantined")
-                .values(error=error)
-            )
+        conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id == webhook_id)
+            .where(webhooks.c.state == "quarantined")
+            .values(error=error)
+        )
 
-    async def _see_shipment(
+    def _see_shipment(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         tracking_number: str,
         carrier: str | None,
         tracking_url: str | None,
         now: datetime,
     ) -> None:
-        await conn.execute(
+        conn.execute(
             _insert(conn, shipments)
             .values(
                 tracking_number=tracking_number,
@@ -359,26 +356,27 @@ class Store:
             .on_conflict_do_nothing()
         )
         if tracking_url:
-            await conn.execute(
+            conn.execute(
                 update(shipments)
                 .where(shipments.c.tracking_number == tracking_number)
                 .where(shipments.c.tracking_url.is_distinct_from(tracking_url))
                 .values(tracking_url=tracking_url, updated_at=now)
             )
 
-    async def _insert_events(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
-        inserted = 0
-        for chunk in _chunks(rows, _INSERT_CHUNK):
-            statement: Insert = (
-                _insert(conn, events).values(list(chunk)).on_conflict_do_nothing()
-            ).returning(events.c.id)
-            inserted += len((await conn.execute(statement)).all())
-        return inserted
+    def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+        """Insert the events not yet known; return how many were new."""
+        if not rows:
+            return 0
+        # One cached statement, executed for many rows: RETURNING yields the new ones only.
+        statement = _insert(conn, events).on_conflict_do_nothing().returning(events.c.id)
+        return len(conn.execute(statement, rows).all())
 
     # -- shipment registry ---------------------------------------------------
 
-    async def register_shipment(
+    @_writes
+    def register_shipment(
         self,
+        conn: Connection,
         tracking_number: str,
         order_id: str,
         invoice_number: str,
@@ -387,27 +385,26 @@ class Store:
         now: datetime,
     ) -> Registration:
         """Map a tracking number to a VTEX invoice; events already held get delivered."""
-        async with self._write() as conn:
-            existing = (
-                await conn.execute(
-                    select(shipments.c.registered_at).where(
-                        shipments.c.tracking_number == tracking_number
-                    )
+        existing = (
+            conn.execute(
+                select(shipments.c.registered_at).where(
+                    shipments.c.tracking_number == tracking_number
                 )
-            ).first()
-            created = existing is None or existing.registered_at is None
-            await self._see_shipment(conn, tracking_number, carrier, None, now)
-            changed = await self._register(
-                conn, tracking_number, order_id, invoice_number, carrier, account, now
             )
-            queued = await self._queue_for_tracking_numbers(
-                conn, {tracking_number} if changed else set(), now
-            )
+        ).first()
+        created = existing is None or existing.registered_at is None
+        self._see_shipment(conn, tracking_number, carrier, None, now)
+        changed = self._register(
+            conn, tracking_number, order_id, invoice_number, carrier, account, now
+        )
+        queued = self._queue_for_tracking_numbers(
+            conn, {tracking_number} if changed else set(), now
+        )
         return Registration(created=created, deliveries_queued=queued)
 
-    async def _register(
+    def _register(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         tracking_number: str,
         order_id: str,
         invoice_number: str,
@@ -417,7 +414,7 @@ class Store:
     ) -> bool:
         """Set the shipment's invoice; True when it changed where its events go."""
         row = (
-            await conn.execute(
+            conn.execute(
                 select(shipments.c.order_id, shipments.c.invoice_number, shipments.c.account).where(
                     shipments.c.tracking_number == tracking_number
                 )
@@ -433,22 +430,22 @@ class Store:
         )
         if changed:
             values["registered_at"] = now
-        await conn.execute(
+        conn.execute(
             update(shipments)
             .where(shipments.c.tracking_number == tracking_number)
             .values(updated_at=now, **values)
         )
         return changed
 
-    async def _queue_for_tracking_numbers(
-        self, conn: AsyncConnection, tracking_numbers: set[str], now: datetime
+    def _queue_for_tracking_numbers(
+        self, conn: Connection, tracking_numbers: set[str], now: datetime
     ) -> int:
         """Queue a delivery for each registered invoice of these tracking numbers that has
         events, unless one is already open (it will carry the new events too)."""
         if not tracking_numbers:
             return 0
         invoices = (
-            await conn.execute(
+            conn.execute(
                 select(shipments.c.order_id, shipments.c.invoice_number, shipments.c.account)
                 .where(shipments.c.tracking_number.in_(sorted(tracking_numbers)))
                 .where(shipments.c.order_id.is_not(None))
@@ -462,20 +459,20 @@ class Store:
         ).all()
         queued = 0
         for invoice in invoices:
-            queued += await self._queue_delivery(
+            queued += self._queue_delivery(
                 conn, invoice.order_id, invoice.invoice_number, invoice.account, now
             )
         return queued
 
-    async def _queue_delivery(
+    def _queue_delivery(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         order_id: str,
         invoice_number: str,
         account: str | None,
         now: datetime,
     ) -> int:
-        result = await conn.execute(
+        result = conn.execute(
             _insert(conn, deliveries)
             .values(
                 order_id=order_id,
@@ -489,43 +486,41 @@ class Store:
         )
         return result.rowcount
 
-    async def get_shipment(self, tracking_number: str) -> ShipmentView | None:
+    @_reads
+    def get_shipment(self, conn: Connection, tracking_number: str) -> ShipmentView | None:
         """The shipment, its events, the last body sent to VTEX and its deliveries."""
-        async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    select(shipments).where(shipments.c.tracking_number == tracking_number)
-                )
-            ).first()
-            if row is None:
-                return None
-            event_rows = (
-                await conn.execute(
-                    select(events)
-                    .where(events.c.tracking_number == tracking_number)
-                    .order_by(events.c.occurred_at, events.c.id)
-                )
-            ).all()
-            views: list[DeliveryView] = []
-            last_body: dict[str, Any] | None = None
-            if row.order_id is not None:
-                views = await self._delivery_views(
-                    conn,
-                    and_(
-                        deliveries.c.order_id == row.order_id,
-                        deliveries.c.invoice_number == row.invoice_number,
-                    ),
-                    limit=20,
-                )
-                body_text = await conn.scalar(
-                    select(deliveries.c.body)
-                    .where(deliveries.c.order_id == row.order_id)
-                    .where(deliveries.c.invoice_number == row.invoice_number)
-                    .where(deliveries.c.body.is_not(None))
-                    .order_by(deliveries.c.id.desc())
-                    .limit(1)
-                )
-                last_body = json.loads(body_text) if body_text else None
+        row = (
+            conn.execute(select(shipments).where(shipments.c.tracking_number == tracking_number))
+        ).first()
+        if row is None:
+            return None
+        event_rows = (
+            conn.execute(
+                select(events)
+                .where(events.c.tracking_number == tracking_number)
+                .order_by(events.c.occurred_at, events.c.id)
+            )
+        ).all()
+        views: list[DeliveryView] = []
+        last_body: dict[str, Any] | None = None
+        if row.order_id is not None:
+            views = self._delivery_views(
+                conn,
+                and_(
+                    deliveries.c.order_id == row.order_id,
+                    deliveries.c.invoice_number == row.invoice_number,
+                ),
+                limit=20,
+            )
+            body_text = conn.scalar(
+                select(deliveries.c.body)
+                .where(deliveries.c.order_id == row.order_id)
+                .where(deliveries.c.invoice_number == row.invoice_number)
+                .where(deliveries.c.body.is_not(None))
+                .order_by(deliveries.c.id.desc())
+                .limit(1)
+            )
+            last_body = json.loads(body_text) if body_text else None
         return ShipmentView(
             tracking_number=row.tracking_number,
             carrier=row.carrier,
@@ -554,11 +549,9 @@ class Store:
             deliveries=views,
         )
 
-    async def _delivery_views(
-        self, conn: AsyncConnection, condition: Any, limit: int
-    ) -> list[DeliveryView]:
+    def _delivery_views(self, conn: Connection, condition: Any, limit: int) -> list[DeliveryView]:
         rows = (
-            await conn.execute(
+            conn.execute(
                 select(deliveries).where(condition).order_by(deliveries.c.id.desc()).limit(limit)
             )
         ).all()
@@ -585,7 +578,7 @@ class Store:
         }
         if views:
             for attempt in (
-                await conn.execute(
+                conn.execute(
                     select(attempts)
                     .where(attempts.c.delivery_id.in_(list(views)))
                     .order_by(attempts.c.delivery_id, attempts.c.attempt)
@@ -605,96 +598,94 @@ class Store:
 
     # -- delivery administration --------------------------------------------
 
-    async def list_deliveries(self, state: str | None, limit: int) -> list[DeliveryView]:
+    @_reads
+    def list_deliveries(
+        self, conn: Connection, state: str | None, limit: int
+    ) -> list[DeliveryView]:
         """Newest deliveries first, in ``state`` when given, with their attempts."""
         condition = deliveries.c.state == state if state is not None else true()
-        async with self._read() as conn:
-            return await self._delivery_views(conn, condition, limit)
+        return self._delivery_views(conn, condition, limit)
 
-    async def get_delivery(self, delivery_id: int) -> DeliveryView | None:
-        async with self._read() as conn:
-            views = await self._delivery_views(conn, deliveries.c.id == delivery_id, 1)
+    @_reads
+    def get_delivery(self, conn: Connection, delivery_id: int) -> DeliveryView | None:
+        views = self._delivery_views(conn, deliveries.c.id == delivery_id, 1)
         return views[0] if views else None
 
-    async def retry_delivery(self, delivery_id: int, now: datetime) -> int | None:
+    @_writes
+    def retry_delivery(self, conn: Connection, delivery_id: int, now: datetime) -> int | None:
         """Put a delivery back in line now; return the id of the one that will run.
 
         A dead delivery becomes pending again with a fresh age, unless the invoice already
         has an open delivery (it carries the whole history), which is then made due now.
         None when there is no such delivery; :class:`NotRetriable` when it was delivered.
         """
-        async with self._write() as conn:
-            row = (
-                await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))
-            ).first()
-            if row is None:
-                return None
-            if row.state == "delivered":
-                raise NotRetriable(f"delivery {delivery_id} was delivered")
-            target = row.id
-            if row.state == "dead":
-                open_id = await conn.scalar(
-                    select(deliveries.c.id)
-                    .where(deliveries.c.order_id == row.order_id)
-                    .where(deliveries.c.invoice_number == row.invoice_number)
-                    .where(deliveries.c.state.in_(OPEN_STATES))
-                )
-                if open_id is None:
-                    await conn.execute(
-                        update(deliveries)
-                        .where(deliveries.c.id == row.id)
-                        .values(state="pending", queued_at=now, claimed_until=None)
-                    )
-                else:
-                    target = open_id
-            await conn.execute(
-                update(deliveries).where(deliveries.c.id == target).values(next_attempt_at=now)
+        row = (conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
+        if row is None:
+            return None
+        if row.state == "delivered":
+            raise NotRetriable(f"delivery {delivery_id} was delivered")
+        target = row.id
+        if row.state == "dead":
+            open_id = conn.scalar(
+                select(deliveries.c.id)
+                .where(deliveries.c.order_id == row.order_id)
+                .where(deliveries.c.invoice_number == row.invoice_number)
+                .where(deliveries.c.state.in_(OPEN_STATES))
             )
+            if open_id is None:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == row.id)
+                    .values(state="pending", queued_at=now, claimed_until=None)
+                )
+            else:
+                target = open_id
+        conn.execute(
+            update(deliveries).where(deliveries.c.id == target).values(next_attempt_at=now)
+        )
         return int(target)
 
     # -- delivery ------------------------------------------------------------
 
-    async def claim_due_deliveries(
-        self, now: datetime, lease_until: datetime, limit: int
+    @_writes
+    def claim_due_deliveries(
+        self, conn: Connection, now: datetime, lease_until: datetime, limit: int
     ) -> list[DeliveryJob]:
         """Take up to ``limit`` open deliveries that are due and not held by a live claim."""
-        async with self._write() as conn:
-            ids = (
-                await conn.scalars(
-                    select(deliveries.c.id)
-                    .where(deliveries.c.state.in_(OPEN_STATES))
-                    .where(deliveries.c.next_attempt_at <= now)
-                    .where(
-                        (deliveries.c.claimed_until.is_(None)) | (deliveries.c.claimed_until < now)
-                    )
-                    .where(
-                        ~select(account_pauses.c.account)
-                        .where(account_pauses.c.account == func.coalesce(deliveries.c.account, ""))
-                        .where(account_pauses.c.paused_until > now)
-                        .exists()
-                    )
-                    .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
+        ids = (
+            conn.scalars(
+                select(deliveries.c.id)
+                .where(deliveries.c.state.in_(OPEN_STATES))
+                .where(deliveries.c.next_attempt_at <= now)
+                .where((deliveries.c.claimed_until.is_(None)) | (deliveries.c.claimed_until < now))
+                .where(
+                    ~select(account_pauses.c.account)
+                    .where(account_pauses.c.account == func.coalesce(deliveries.c.account, ""))
+                    .where(account_pauses.c.paused_until > now)
+                    .exists()
                 )
-            ).all()
-            if not ids:
-                return []
-            await conn.execute(
-                update(deliveries).where(deliveries.c.id.in_(ids)).values(claimed_until=lease_until)
+                .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             )
-            rows = (await conn.execute(select(deliveries).where(deliveries.c.id.in_(ids)))).all()
-            numbers = (
-                await conn.execute(
-                    select(
-                        shipments.c.order_id,
-                        shipments.c.invoice_number,
-                        shipments.c.tracking_number,
-                    ).where(
-                        shipments.c.order_id.in_({row.order_id for row in rows}),
-                    )
+        ).all()
+        if not ids:
+            return []
+        conn.execute(
+            update(deliveries).where(deliveries.c.id.in_(ids)).values(claimed_until=lease_until)
+        )
+        rows = (conn.execute(select(deliveries).where(deliveries.c.id.in_(ids)))).all()
+        numbers = (
+            conn.execute(
+                select(
+                    shipments.c.order_id,
+                    shipments.c.invoice_number,
+                    shipments.c.tracking_number,
+                ).where(
+                    shipments.c.order_id.in_({row.order_id for row in rows}),
                 )
-            ).all()
+            )
+        ).all()
         by_invoice: dict[tuple[str, str], list[str]] = {}
         for n in numbers:
             by_invoice.setdefault((n.order_id, n.invoice_number), []).append(n.tracking_number)
@@ -713,18 +704,20 @@ class Store:
             for row in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
         ]
 
-    async def invoice_history(self, order_id: str, invoice_number: str) -> InvoiceHistory:
+    @_reads
+    def invoice_history(
+        self, conn: Connection, order_id: str, invoice_number: str
+    ) -> InvoiceHistory:
         """Every event of every shipment registered to the invoice, oldest first."""
-        async with self._read() as conn:
-            rows = (
-                await conn.execute(
-                    select(events)
-                    .join(shipments, shipments.c.tracking_number == events.c.tracking_number)
-                    .where(shipments.c.order_id == order_id)
-                    .where(shipments.c.invoice_number == invoice_number)
-                    .order_by(events.c.occurred_at, events.c.id)
-                )
-            ).all()
+        rows = (
+            conn.execute(
+                select(events)
+                .join(shipments, shipments.c.tracking_number == events.c.tracking_number)
+                .where(shipments.c.order_id == order_id)
+                .where(shipments.c.invoice_number == invoice_number)
+                .order_by(events.c.occurred_at, events.c.id)
+            )
+        ).all()
         return InvoiceHistory(
             events=tuple(
                 TrackingEvent(
@@ -740,8 +733,10 @@ class Store:
             newest_event_id=max((row.id for row in rows), default=None),
         )
 
-    async def record_attempt(
+    @_writes
+    def record_attempt(
         self,
+        conn: Connection,
         job: DeliveryJob,
         attempt: AttemptRecord,
         *,
@@ -759,53 +754,50 @@ class Store:
         delivery of the invoice is queued in the same transaction.
         """
         number = job.attempt_count + 1
-        async with self._write() as conn:
-            await conn.execute(
-                attempts.insert().values(
-                    delivery_id=job.id,
-                    attempt=number,
-                    started_at=attempt.started_at,
-                    duration_ms=attempt.duration_ms,
-                    status_code=attempt.status_code,
-                    response_body=_first_bytes(attempt.response_body, RESPONSE_KEEP_BYTES),
-                    error=attempt.error,
-                )
+        conn.execute(
+            attempts.insert().values(
+                delivery_id=job.id,
+                attempt=number,
+                started_at=attempt.started_at,
+                duration_ms=attempt.duration_ms,
+                status_code=attempt.status_code,
+                response_body=_first_bytes(attempt.response_body, RESPONSE_KEEP_BYTES),
+                error=attempt.error,
             )
-            values: dict[str, Any] = {
-                "state": state,
-                "attempt_count": number,
-                "claimed_until": None,
-                "last_status": attempt.status_code,
-                "last_error": attempt.error,
-            }
-            if body is not None:  # only what VTEX was actually sent
-                values["body"] = json.dumps(body, ensure_ascii=False)
-                values["covered_event_id"] = covered_event_id
-            if next_attempt_at is not None:
-                values["next_attempt_at"] = next_attempt_at
-            if state == "delivered":
-                values["delivered_at"] = now
-                if receipt is not None:
-                    values["receipt"] = str(receipt.get("receipt") or "") or None
-                    values["vtex_date"] = str(receipt.get("date") or "") or None
-            await conn.execute(update(deliveries).where(deliveries.c.id == job.id).values(**values))
-            if pause_account_until is not None:
-                await self._pause_account(conn, job.account or "", pause_account_until)
-            if state == "delivered":
-                newest = await conn.scalar(
-                    select(func.max(events.c.id))
-                    .join(shipments, shipments.c.tracking_number == events.c.tracking_number)
-                    .where(shipments.c.order_id == job.order_id)
-                    .where(shipments.c.invoice_number == job.invoice_number)
-                )
-                if newest is not None and (covered_event_id is None or newest > covered_event_id):
-                    await self._queue_delivery(
-                        conn, job.order_id, job.invoice_number, job.account, now
-                    )
+        )
+        values: dict[str, Any] = {
+            "state": state,
+            "attempt_count": number,
+            "claimed_until": None,
+            "last_status": attempt.status_code,
+            "last_error": attempt.error,
+        }
+        if body is not None:  # only what VTEX was actually sent
+            values["body"] = json.dumps(body, ensure_ascii=False)
+            values["covered_event_id"] = covered_event_id
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        if state == "delivered":
+            values["delivered_at"] = now
+            if receipt is not None:
+                values["receipt"] = str(receipt.get("receipt") or "") or None
+                values["vtex_date"] = str(receipt.get("date") or "") or None
+        conn.execute(update(deliveries).where(deliveries.c.id == job.id).values(**values))
+        if pause_account_until is not None:
+            self._pause_account(conn, job.account or "", pause_account_until)
+        if state == "delivered":
+            newest = conn.scalar(
+                select(func.max(events.c.id))
+                .join(shipments, shipments.c.tracking_number == events.c.tracking_number)
+                .where(shipments.c.order_id == job.order_id)
+                .where(shipments.c.invoice_number == job.invoice_number)
+            )
+            if newest is not None and (covered_event_id is None or newest > covered_event_id):
+                self._queue_delivery(conn, job.order_id, job.invoice_number, job.account, now)
 
-    async def _pause_account(self, conn: AsyncConnection, account: str, until: datetime) -> None:
+    def _pause_account(self, conn: Connection, account: str, until: datetime) -> None:
         later = func.max if conn.dialect.name == "sqlite" else func.greatest
-        await conn.execute(
+        conn.execute(
             _insert(conn, account_pauses)
             .values(account=account, paused_until=until)
             .on_conflict_do_update(
@@ -814,48 +806,46 @@ class Store:
             )
         )
 
-    async def paused_accounts(self, now: datetime) -> dict[str, datetime]:
+    @_reads
+    def paused_accounts(self, conn: Connection, now: datetime) -> dict[str, datetime]:
         """Accounts a 429 paused, with the time the pause ends."""
-        async with self._read() as conn:
-            rows = (
-                await conn.execute(
-                    select(account_pauses).where(account_pauses.c.paused_until > now)
-                )
-            ).all()
+        rows = (
+            conn.execute(select(account_pauses).where(account_pauses.c.paused_until > now))
+        ).all()
         return {row.account: row.paused_until for row in rows}
 
-    async def postpone(self, delivery_id: int, until: datetime) -> None:
+    @_writes
+    def postpone(self, conn: Connection, delivery_id: int, until: datetime) -> None:
         """Release a claim without an attempt: the delivery is due again at ``until``."""
-        async with self._write() as conn:
-            await conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id)
-                .values(next_attempt_at=until, claimed_until=None)
-            )
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(next_attempt_at=until, claimed_until=None)
+        )
 
-    async def renew_claims(self, delivery_ids: Sequence[int], until: datetime) -> None:
+    @_writes
+    def renew_claims(self, conn: Connection, delivery_ids: Sequence[int], until: datetime) -> None:
         """Extend the claims a live worker still holds, so that only a dead one's expire."""
         if not delivery_ids:
             return
-        async with self._write() as conn:
-            await conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(list(delivery_ids)))
-                .where(deliveries.c.claimed_until.is_not(None))
-                .values(claimed_until=until)
-            )
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(list(delivery_ids)))
+            .where(deliveries.c.claimed_until.is_not(None))
+            .values(claimed_until=until)
+        )
 
-    async def backlog(self, now: datetime) -> tuple[int, int]:
+    @_reads
+    def backlog(self, conn: Connection, now: datetime) -> tuple[int, int]:
         """(open deliveries, of which due now)."""
-        async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        func.count(),
-                        func.count().filter(deliveries.c.next_attempt_at <= now),
-                    ).where(deliveries.c.state.in_(OPEN_STATES))
-                )
-            ).one()
+        row = (
+            conn.execute(
+                select(
+                    func.count(),
+                    func.count().filter(deliveries.c.next_attempt_at <= now),
+                ).where(deliveries.c.state.in_(OPEN_STATES))
+            )
+        ).one()
         return int(row[0]), int(row[1])
 
 
@@ -891,24 +881,3 @@ def _event_rows(
 def _first_bytes(text: str | None, limit: int) -> str | None:
     """At most ``limit`` bytes of ``text`` as UTF-8, never splitting a character."""
     return text.encode()[:limit].decode(errors="ignore") if text else None
-
-
-def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
-    """WAL, full sync, a busy timeout, and transactions the store starts itself."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
-        ):
-            cursor.execute(pragma)
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(begin)

@@ -1,0 +1,156 @@
+"""How the store reaches the database: one writer thread that commits in groups, and a
+small pool of reader threads. Callers stay async; the SQL itself runs synchronously.
+
+Writes queued while a commit is under way share the next transaction, each in its own
+savepoint, so one failing write fails alone; every caller hears back only after the
+group's COMMIT returned, which is what a 202 may promise (SPEC §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+
+T = TypeVar("T")
+
+MAX_GROUP = 256
+READER_THREADS = 4
+
+
+def sync_url(url: str) -> str:
+    """The SQLAlchemy URL of a ``RELAY_DATABASE_URL`` (sync drivers)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return str(parsed.set(drivername="postgresql+psycopg"))
+    return url
+
+
+@dataclass
+class _Job:
+    work: Callable[[Connection], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+class Database:
+    """Owns the engines and the threads; ``write``/``read`` run a function with a connection."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(sync_url(url))
+        self.url = parsed
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self._writer = create_engine(parsed, connect_args={"timeout": 30}, pool_size=1)
+            self._reader = create_engine(parsed, connect_args={"timeout": 30})
+            _configure_sqlite(self._writer, "BEGIN IMMEDIATE")
+            _configure_sqlite(self._reader, "BEGIN")
+        else:
+            self._writer = create_engine(parsed, pool_pre_ping=True, pool_size=2)
+            self._reader = create_engine(parsed, pool_pre_ping=True, pool_size=READER_THREADS)
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="store-read")
+        self._thread = threading.Thread(target=self._write_loop, name="store-write", daemon=True)
+        self._thread.start()
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a write transaction; return once it is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(work, future, loop))
+        return await future
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` on a reader connection (a snapshot, never blocked by the writer)."""
+
+        def run() -> T:
+            with self._reader.connect() as conn:
+                return work(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+        self._readers.shutdown(wait=True)
+        self._writer.dispose()
+        self._reader.dispose()
+
+    def _write_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            group = [job]
+            while len(group) < MAX_GROUP:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._jobs.put(None)  # finish this group, then stop
+                    break
+                group.append(more)
+            self._commit_group(group)
+
+    def _commit_group(self, group: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        try:
+            with self._writer.connect() as conn, conn.begin():
+                for job in group:
+                    savepoint = conn.begin_nested() if len(group) > 1 else None
+                    try:
+                        result = job.work(conn)
+                    except Exception as error:
+                        if savepoint is None:
+                            raise
+                        savepoint.rollback()
+                        outcomes.append((job, None, error))
+                    else:
+                        if savepoint is not None:
+                            savepoint.commit()
+                        outcomes.append((job, result, None))
+        except Exception as error:  # the transaction (or its commit) failed: nothing holds
+            outcomes = [(job, None, error) for job in group]
+        for job, result, failure in outcomes:
+            job.loop.call_soon_threadsafe(_settle, job.future, result, failure)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, failure: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if failure is not None:
+        future.set_exception(failure)
+    else:
+        future.set_result(result)
+
+
+def _configure_sqlite(engine: Engine, begin: str) -> None:
+    """WAL, full sync, a busy timeout, and transactions the store starts itself."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=30000",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
