@@ -102,7 +102,8 @@ events = Table(
     Column("description", Text, nullable=False),
     Column("city", Text, nullable=False),
     Column("state", Text, nullable=False),
-    Column("webhook_id", String(40), ForeignKey("webhooks.id"), nullable=False),
+    # The webhook that first reported the event (written in the same transaction).
+    Column("webhook_id", String(40), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Index("ix_events_tracking", "tracking_number", "occurred_at"),
 )

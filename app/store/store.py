@@ -9,6 +9,7 @@ converted to UTC at this edge (see ``schema.UTCDateTime``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Insert, Table, and_, func, select, true, update
+from sqlalchemy import Table, and_, bindparam, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -144,6 +145,25 @@ def _insert(conn: Connection, table: Table) -> Any:
     return sqlite.insert(table)
 
 
+@functools.cache
+def _ignoring_conflicts_for(dialect: str, table: Table) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing()
+
+
+def _ignoring_conflicts(conn: Connection, table: Table) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the table, built once per dialect."""
+    return _ignoring_conflicts_for(conn.dialect.name, table)
+
+
+_SHIPMENT = select(shipments).where(shipments.c.tracking_number == bindparam("number"))
+_SET_TRACKING_URL = (
+    update(shipments)
+    .where(shipments.c.tracking_number == bindparam("number"))
+    .values(tracking_url=bindparam("url"), updated_at=bindparam("now"))
+)
+
+
 def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
@@ -229,13 +249,20 @@ class Store:
         Known events count as duplicates. Shipments the payload registers are
         registered; every invoice that gained events gets a delivery queued.
         """
-        webhook_id = _new_webhook_id()
+        result = self._apply_updates(conn, _new_webhook_id(), carrier, updates, now)
         conn.execute(
-            webhooks.insert().values(
-                id=webhook_id, carrier=carrier, received_at=now, body=body, state="accepted"
-            )
+            webhooks.insert(),
+            {
+                "id": result.webhook_id,
+                "carrier": carrier,
+                "received_at": now,
+                "body": body,
+                "state": "accepted",
+                "new_events": result.new_events,
+                "duplicate_events": result.duplicate_events,
+            },
         )
-        return self._apply_updates(conn, webhook_id, carrier, updates, now)
+        return result
 
     def _apply_updates(
         self,
@@ -245,32 +272,32 @@ class Store:
         updates: Sequence[ShipmentUpdate],
         now: datetime,
     ) -> IngestResult:
-        """Register, insert new events, count duplicates and queue deliveries for a webhook."""
-        new_total = duplicates = 0
-        touched: set[str] = set()
+        """Register, insert new events, count duplicates and queue deliveries for a webhook.
+
+        This is the ingest hot path: every statement is prepared once (cached compiled
+        form) and a registered shipment's delivery is queued without a further query.
+        """
+        new_total = duplicates = queued = 0
+        registered_anew: set[str] = set()
         for update_ in updates:
             number = update_.tracking_number
-            self._see_shipment(conn, number, carrier, update_.tracking_url, now)
-            if (
-                update_.order_id
-                and update_.invoice_number
-                and self._register(
+            shipment = self._see_shipment(conn, number, carrier, update_.tracking_url, now)
+            invoice = (shipment.order_id, shipment.invoice_number, shipment.account)
+            if update_.order_id and update_.invoice_number:
+                if self._register(
                     conn, number, update_.order_id, update_.invoice_number, None, None, now
-                )
-            ):
-                touched.add(number)
+                ):
+                    registered_anew.add(number)
+                invoice = (update_.order_id, update_.invoice_number, shipment.account)
             rows = _event_rows(carrier, number, update_.events, webhook_id, now)
             inserted = self._insert_events(conn, rows)
             new_total += inserted
             duplicates += len(update_.events) - inserted
-            if inserted:
-                touched.add(number)
-        conn.execute(
-            update(webhooks)
-            .where(webhooks.c.id == webhook_id)
-            .values(new_events=new_total, duplicate_events=duplicates)
-        )
-        queued = self._queue_for_tracking_numbers(conn, touched, now)
+            if inserted and invoice[0] is not None and invoice[1] is not None:
+                queued += self._queue_delivery(conn, invoice[0], invoice[1], invoice[2], now)
+                registered_anew.discard(number)
+        # A registration that moved known events to another invoice queues them too.
+        queued += self._queue_for_tracking_numbers(conn, registered_anew, now)
         return IngestResult(webhook_id, new_total, duplicates, queued)
 
     @_writes
@@ -343,32 +370,33 @@ class Store:
         carrier: str | None,
         tracking_url: str | None,
         now: datetime,
-    ) -> None:
-        conn.execute(
-            _insert(conn, shipments)
-            .values(
-                tracking_number=tracking_number,
-                carrier=carrier,
-                tracking_url=tracking_url,
-                first_seen_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing()
-        )
-        if tracking_url:
+    ) -> Any:
+        """The shipment's row, created (unregistered) on first sight; the link kept fresh."""
+        row = conn.execute(_SHIPMENT, {"number": tracking_number}).first()
+        if row is None:
             conn.execute(
-                update(shipments)
-                .where(shipments.c.tracking_number == tracking_number)
-                .where(shipments.c.tracking_url.is_distinct_from(tracking_url))
-                .values(tracking_url=tracking_url, updated_at=now)
+                _ignoring_conflicts(conn, shipments),
+                {
+                    "tracking_number": tracking_number,
+                    "carrier": carrier,
+                    "tracking_url": tracking_url,
+                    "first_seen_at": now,
+                    "updated_at": now,
+                },
             )
+            return conn.execute(_SHIPMENT, {"number": tracking_number}).one()
+        if tracking_url and row.tracking_url != tracking_url:
+            conn.execute(
+                _SET_TRACKING_URL, {"number": tracking_number, "url": tracking_url, "now": now}
+            )
+        return row
 
     def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
         """Insert the events not yet known; return how many were new."""
         if not rows:
             return 0
         # One cached statement, executed for many rows: RETURNING yields the new ones only.
-        statement = _insert(conn, events).on_conflict_do_nothing().returning(events.c.id)
+        statement = _ignoring_conflicts(conn, events).returning(events.c.id)
         return len(conn.execute(statement, rows).all())
 
     # -- shipment registry ---------------------------------------------------
@@ -415,9 +443,12 @@ class Store:
         """Set the shipment's invoice; True when it changed where its events go."""
         row = (
             conn.execute(
-                select(shipments.c.order_id, shipments.c.invoice_number, shipments.c.account).where(
-                    shipments.c.tracking_number == tracking_number
-                )
+                select(
+                    shipments.c.order_id,
+                    shipments.c.invoice_number,
+                    shipments.c.account,
+                    shipments.c.carrier,
+                ).where(shipments.c.tracking_number == tracking_number)
             )
         ).one()
         values: dict[str, Any] = {"order_id": order_id, "invoice_number": invoice_number}
@@ -430,11 +461,12 @@ class Store:
         )
         if changed:
             values["registered_at"] = now
-        conn.execute(
-            update(shipments)
-            .where(shipments.c.tracking_number == tracking_number)
-            .values(updated_at=now, **values)
-        )
+        if changed or (carrier is not None and row.carrier != carrier):
+            conn.execute(
+                update(shipments)
+                .where(shipments.c.tracking_number == tracking_number)
+                .values(updated_at=now, **values)
+            )
         return changed
 
     def _queue_for_tracking_numbers(
@@ -473,16 +505,15 @@ class Store:
         now: datetime,
     ) -> int:
         result = conn.execute(
-            _insert(conn, deliveries)
-            .values(
-                order_id=order_id,
-                invoice_number=invoice_number,
-                account=account,
-                state="pending",
-                queued_at=now,
-                next_attempt_at=now,
-            )
-            .on_conflict_do_nothing()
+            _ignoring_conflicts(conn, deliveries),
+            {
+                "order_id": order_id,
+                "invoice_number": invoice_number,
+                "account": account,
+                "state": "pending",
+                "queued_at": now,
+                "next_attempt_at": now,
+            },
         )
         return result.rowcount
 
