@@ -69,7 +69,7 @@ async def _run_worker(settings: Settings) -> None:
     from app.deliver.worker import Worker
     from app.store.store import Store
 
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.database_url, settings.vtex_coalesce_window)
     try:
         await store.migrate()
         async with vtex_http_client(settings) as http:

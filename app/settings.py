@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     vtex_max_concurrency: int = Field(default=8, ge=1, le=256)
     vtex_rate_limit: float = Field(default=50, gt=0)
     vtex_timeout: Duration = timedelta(seconds=10)
+    vtex_coalesce_window: Duration = timedelta(seconds=1)
 
     carrier_default_timezone: ZoneInfo = ZoneInfo("UTC")
     carriers: dict[str, CarrierSettings] = Field(default_factory=dict)

@@ -38,7 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store.open(settings.database_url)
+        store = Store.open(settings.database_url, settings.vtex_coalesce_window)
         await store.migrate()
         async with vtex_http_client(settings) as http:
             worker = Worker(store, VtexClient(http), settings) if settings.worker else None

@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Table, and_, bindparam, func, select, true, update
@@ -196,12 +196,14 @@ def _reads(
 class Store:
     """The relay's database; create with :meth:`open`, close with :meth:`close`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, coalesce: timedelta = timedelta(0)) -> None:
         self._db = db
+        self._coalesce = coalesce
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        return cls(Database(url))
+    def open(cls, url: str, coalesce: timedelta = timedelta(0)) -> Store:
+        """``coalesce``: how long a delivery queued by new events waits for more to join it."""
+        return cls(Database(url), coalesce)
 
     def describe(self) -> str:
         """The database URL without its password, for logs."""
@@ -294,7 +296,9 @@ class Store:
             new_total += inserted
             duplicates += len(update_.events) - inserted
             if inserted and invoice[0] is not None and invoice[1] is not None:
-                queued += self._queue_delivery(conn, invoice[0], invoice[1], invoice[2], now)
+                queued += self._queue_delivery(
+                    conn, invoice[0], invoice[1], invoice[2], now, now + self._coalesce
+                )
                 registered_anew.discard(number)
         # A registration that moved known events to another invoice queues them too.
         queued += self._queue_for_tracking_numbers(conn, registered_anew, now)
@@ -492,7 +496,7 @@ class Store:
         queued = 0
         for invoice in invoices:
             queued += self._queue_delivery(
-                conn, invoice.order_id, invoice.invoice_number, invoice.account, now
+                conn, invoice.order_id, invoice.invoice_number, invoice.account, now, now
             )
         return queued
 
@@ -503,7 +507,9 @@ class Store:
         invoice_number: str,
         account: str | None,
         now: datetime,
+        due: datetime,
     ) -> int:
+        """Queue a delivery of the invoice due at ``due``, unless one is open already."""
         result = conn.execute(
             _ignoring_conflicts(conn, deliveries),
             {
@@ -512,7 +518,7 @@ class Store:
                 "account": account,
                 "state": "pending",
                 "queued_at": now,
-                "next_attempt_at": now,
+                "next_attempt_at": due,
             },
         )
         return result.rowcount
@@ -824,7 +830,9 @@ class Store:
                 .where(shipments.c.invoice_number == job.invoice_number)
             )
             if newest is not None and (covered_event_id is None or newest > covered_event_id):
-                self._queue_delivery(conn, job.order_id, job.invoice_number, job.account, now)
+                self._queue_delivery(
+                    conn, job.order_id, job.invoice_number, job.account, now, now + self._coalesce
+                )
 
     def _pause_account(self, conn: Connection, account: str, until: datetime) -> None:
         later = func.max if conn.dialect.name == "sqlite" else func.greatest

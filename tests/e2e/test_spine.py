@@ -43,6 +43,7 @@ def relay(tmp_path_factory: pytest.TempPathFactory, vtex: VtexStandIn) -> Iterat
         "RELAY_CARRIERS__AFTERSHIP__SECRET": AFTERSHIP_SECRET,
         "RELAY_CARRIERS__EASYPOST__SECRET": EASYPOST_SECRET,
         "RELAY_MAX_BODY_BYTES": "65536",
+        "RELAY_VTEX_COALESCE_WINDOW": "0.2s",
     }
     with RelayProcess(tmp_path_factory.mktemp("relay"), env) as process:
         yield process

@@ -12,7 +12,7 @@ import pytest
 
 from app.normalize.model import Status
 from app.store.schema import SCHEMA_VERSION
-from app.store.store import AttemptRecord, DeliveryJob, SchemaTooNew, Store
+from app.store.store import AttemptRecord, DeliveryJob, NotRetriable, SchemaTooNew, Store
 from tests.integration.helpers import BRT, T0, event, update
 
 pytestmark = pytest.mark.anyio
@@ -543,3 +543,125 @@ async def test_a_reopened_store_sees_everything_and_resumes(database_url: str) -
     assert raw_query(database, "SELECT state FROM webhooks WHERE id = ?", quarantined) == [
         ("quarantined",)
     ]
+
+
+# -- coalescing, pauses, operator actions ----------------------------------------
+
+
+async def test_a_burst_waits_the_coalescing_window_and_a_registration_does_not(
+    database_url: str,
+) -> None:
+    window = timedelta(seconds=1)
+    store = Store.open(database_url, coalesce=window)
+    await store.migrate()
+    try:
+        await store.register_shipment("TRK1", "O", "I", None, None, T0)
+        await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
+        assert await claim(store, T0 + window - timedelta(milliseconds=1)) == []
+        [job] = await claim(store, T0 + window)
+        assert job.order_id == "O"
+
+        # Events first, registration after: nothing to wait for, due at once.
+        await store.record_webhook("generic", BODY, [update("TRK2", event(T0))], T0)
+        await store.register_shipment("TRK2", "O2", "I2", None, None, T0)
+        [late] = await claim(store, T0)
+        assert late.order_id == "O2"
+    finally:
+        await store.close()
+
+
+async def test_a_429_pauses_every_delivery_of_the_account_until_its_end(store: Store) -> None:
+    for number, order in (("TRK1", "O1"), ("TRK2", "O2")):
+        await store.register_shipment(number, order, "I", None, "shop", T0)
+        await store.record_webhook("generic", BODY, [update(number, event(T0))], T0)
+    await store.register_shipment("TRK3", "O3", "I", None, "other", T0)
+    await store.record_webhook("generic", BODY, [update("TRK3", event(T0))], T0)
+    first = next(job for job in await claim(store, T0, limit=1) if job.account == "shop")
+    until = T0 + timedelta(seconds=3)
+
+    await store.record_attempt(
+        first,
+        attempt(429),
+        state="retrying",
+        next_attempt_at=until,
+        body={"events": []},
+        covered_event_id=None,
+        receipt=None,
+        now=T0,
+        pause_account_until=until,
+    )
+
+    assert await store.paused_accounts(T0) == {"shop": until}
+    assert {job.order_id for job in await claim(store, T0 + timedelta(seconds=1))} == {"O3"}
+    assert {job.order_id for job in await claim(store, until)} == {"O1", "O2"}
+
+
+async def test_retrying_a_dead_delivery_makes_it_pending_with_a_fresh_age(store: Store) -> None:
+    await store.register_shipment("TRK1", "O", "I", None, None, T0)
+    await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
+    [job] = await claim(store, T0)
+    await record_attempt(store, job, state="dead", covered_event_id=None, now=T0, status_code=400)
+    later = T0 + timedelta(days=4)
+
+    assert await store.retry_delivery(job.id, later) == job.id
+
+    [again] = await claim(store, later)
+    assert (again.id, again.queued_at, again.attempt_count) == (job.id, later, 1)
+    assert await store.retry_delivery(999, later) is None
+
+
+async def test_retrying_a_dead_delivery_defers_to_the_invoices_open_one(store: Store) -> None:
+    await store.register_shipment("TRK1", "O", "I", None, None, T0)
+    await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
+    [job] = await claim(store, T0)
+    await record_attempt(store, job, state="dead", covered_event_id=None, now=T0, status_code=400)
+    # A new event after the death queues a new delivery carrying the whole history.
+    await store.record_webhook(
+        "generic", BODY, [update("TRK1", event(T0 + timedelta(hours=1), "later"))], T0
+    )
+
+    target = await store.retry_delivery(job.id, T0)
+
+    assert target is not None
+    assert target != job.id
+    dead = await store.get_delivery(job.id)
+    assert dead is not None
+    assert dead.state == "dead"
+
+
+async def test_a_delivered_delivery_is_not_retriable(store: Store) -> None:
+    await store.register_shipment("TRK1", "O", "I", None, None, T0)
+    await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
+    [job] = await claim(store, T0)
+    history = await store.invoice_history("O", "I")
+    await record_attempt(
+        store, job, state="delivered", covered_event_id=history.newest_event_id, now=T0
+    )
+
+    with pytest.raises(NotRetriable):
+        await store.retry_delivery(job.id, T0)
+
+
+async def test_a_released_quarantined_webhook_stores_its_events_once(store: Store) -> None:
+    webhook_id = await store.quarantine_webhook("generic", BODY, "unreadable", T0)
+    assert [w.id for w in await store.quarantined()] == [webhook_id]
+    await store.register_shipment("TRK1", "O", "I", None, None, T0)
+
+    result = await store.release_from_quarantine(webhook_id, [update("TRK1", event(T0))], T0)
+
+    assert result is not None
+    assert (result.webhook_id, result.new_events, result.deliveries_queued) == (webhook_id, 1, 1)
+    assert await store.quarantined() == []
+    assert await store.release_from_quarantine(webhook_id, [], T0) is None
+
+
+async def test_renewed_claims_outlive_their_first_lease(store: Store) -> None:
+    await store.register_shipment("TRK1", "O", "I", None, None, T0)
+    await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
+    [job] = await claim(store, T0)
+
+    await store.renew_claims([job.id], T0 + 2 * LEASE)
+
+    assert await claim(store, T0 + LEASE + timedelta(seconds=1)) == []
+    await store.postpone(job.id, T0 + LEASE)
+    assert [j.id for j in await claim(store, T0 + LEASE)] == [job.id]
