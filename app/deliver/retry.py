@@ -61,6 +61,8 @@ def decide(
     if now - queued_at >= max_age:
         return Decision(Verdict.DEAD, None, reason + f"; older than {max_age}")
     delay = backoff(attempt, rng) if is_transient(status_code) else SLOW_LANE
+    # The last try falls on the deadline, so a delivery dies at its max age, not a lane later.
+    delay = min(delay, queued_at + max_age - now)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return Decision(Verdict.RETRY, now + delay, reason)

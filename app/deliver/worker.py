@@ -63,6 +63,8 @@ class Worker:
         self._rate = RateLimiter(settings.vtex_rate_limit)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._loop_done = asyncio.Event()
+        self._loop_done.set()  # no loop running yet
         self._in_flight: dict[asyncio.Task[None], int] = {}
         # Claims are short and renewed while held, so a crashed worker's expire quickly.
         self._lease = max(timedelta(seconds=15), settings.vtex_timeout * 1.5)
@@ -80,18 +82,22 @@ class Worker:
     async def run(self) -> None:
         poll = self._settings.worker_poll_interval.total_seconds()
         log.info("worker.started", max_concurrency=self._settings.vtex_max_concurrency)
-        while not self._stopping.is_set():
-            self.heartbeat = time.monotonic()
-            self._wake.clear()
-            try:
-                await self._renew_claims()
-                claimed = await self._claim_and_start()
-            except Exception:
-                log.exception("worker.claim_failed")
-                claimed = 0
-            if claimed == 0 or self._free_slots() == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=poll)
+        self._loop_done.clear()
+        try:
+            while not self._stopping.is_set():
+                self.heartbeat = time.monotonic()
+                self._wake.clear()
+                try:
+                    await self._renew_claims()
+                    claimed = await self._claim_and_start()
+                except Exception:
+                    log.exception("worker.claim_failed")
+                    claimed = 0
+                if claimed == 0 or self._free_slots() == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=poll)
+        finally:
+            self._loop_done.set()
         log.info("worker.stopped", in_flight=len(self._in_flight))
 
     async def stop(self, grace: float) -> None:
@@ -102,6 +108,8 @@ class Worker:
         """
         self._stopping.set()
         self._wake.set()
+        # A claim under way when the stop came still starts its deliveries: wait for it.
+        await self._loop_done.wait()
         if not self._in_flight:
             return
         _, pending = await asyncio.wait(self._in_flight, timeout=grace)

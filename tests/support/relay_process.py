@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,17 @@ def free_port() -> int:
 
 
 class RelayProcess:
-    """``with RelayProcess(tmp_path, env) as relay:``; ``relay.client`` talks to it."""
+    """``with RelayProcess(tmp_path, env) as relay:``; ``relay.client`` talks to it.
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    ``command`` replaces the ``relay`` executable (e.g. ``python -m tests.support.patched_relay``);
+    ``serve --host ... --port ...`` is appended to it.
+    """
+
+    def __init__(
+        self, workdir: Path, env: dict[str, str], command: Sequence[str] | None = None
+    ) -> None:
         self.workdir = workdir
+        self.command = list(command) if command is not None else [str(RELAY)]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"relay-{self.port}.log"
@@ -45,7 +53,7 @@ class RelayProcess:
     def start(self, ready_timeout: float = 20.0) -> RelayProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(RELAY), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [*self.command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=self.workdir,
                 env=self.env,
                 stdout=log,

@@ -135,3 +135,28 @@ def test_dead_once_older_than_max_age(status_code: int | None) -> None:
 def test_reason_names_the_status() -> None:
     assert "503" in decision(503).reason
     assert "no answer" in decision(None).reason
+
+
+@pytest.mark.parametrize("status_code", [None, 503])
+def test_no_backoff_overshoots_the_max_age_deadline(status_code: int | None) -> None:
+    for seed in range(20):
+        late = decision(status_code, attempt=12, age=MAX_AGE - timedelta(minutes=2), seed=seed)
+        assert delay(late) <= timedelta(minutes=2)
+
+
+@pytest.mark.parametrize("status_code", [400, 404])
+def test_the_last_slow_lane_retry_falls_on_the_max_age_deadline(status_code: int) -> None:
+    # Two minutes before the deadline the 10-minute lane would overshoot it by eight.
+    result = decision(status_code, attempt=12, age=MAX_AGE - timedelta(minutes=2))
+
+    assert delay(result) == timedelta(minutes=2)
+    deadline_attempt = decide(
+        attempt=13,
+        status_code=status_code,
+        retry_after=None,
+        queued_at=NOW - MAX_AGE + timedelta(minutes=2),
+        now=result.next_attempt_at or NOW,
+        max_age=MAX_AGE,
+        rng=random.Random(1),
+    )
+    assert deadline_attempt.verdict is Verdict.DEAD

@@ -1,0 +1,70 @@
+"""``python -m tests.support.patched_relay serve ...``: the ``relay`` command with faults
+injected on request, for end-to-end tests of what the relay does about them.
+
+- ``RELAY_TEST_BREAK_GENERIC=1``: the generic carrier keeps its signature check but its parser
+  rejects every payload with :data:`BROKEN_DETAIL` (quarantine, then replay after the "fix").
+- ``RELAY_TEST_CLAIM_DELAY=<seconds>``: a claim that took deliveries returns that much later,
+  as if the database were slow, so that a signal can arrive while the worker is claiming.
+
+Without them this is exactly ``relay``. The process runs from a temporary directory, so
+:data:`COMMAND` needs :data:`ROOT` on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND = (sys.executable, "-m", "tests.support.patched_relay")
+BREAK_VARIABLE = "RELAY_TEST_BREAK_GENERIC"
+CLAIM_DELAY_VARIABLE = "RELAY_TEST_CLAIM_DELAY"
+BROKEN_DETAIL = "events.0.status: this test broke the generic adapter on purpose"
+
+
+def _broken_parse(payload: Any, context: Any) -> Any:
+    from app.normalize.model import PayloadRejected
+
+    raise PayloadRejected(BROKEN_DETAIL)
+
+
+def break_generic() -> None:
+    """Swap the generic carrier's parser in the registry every part of the relay reads."""
+    from app.ingest.carriers import BUILT_IN
+
+    assert isinstance(BUILT_IN, dict), "BUILT_IN is no longer a dict: update this helper"
+    BUILT_IN["generic"] = dataclasses.replace(BUILT_IN["generic"], parse=_broken_parse)
+
+
+def slow_claims(seconds: float) -> None:
+    """Claims that took deliveries return ``seconds`` later (the claim itself is committed)."""
+    from app.store.store import Store
+
+    original = Store.claim_due_deliveries
+
+    async def claim(self: Store, *args: Any, **kwargs: Any) -> Any:
+        jobs = await original(self, *args, **kwargs)
+        if jobs:
+            await asyncio.sleep(seconds)
+        return jobs
+
+    Store.claim_due_deliveries = claim  # type: ignore[method-assign]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if os.environ.get(BREAK_VARIABLE) == "1":
+        break_generic()
+    if os.environ.get(CLAIM_DELAY_VARIABLE):
+        slow_claims(float(os.environ[CLAIM_DELAY_VARIABLE]))
+    from app.cli import main as relay_main
+
+    return relay_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
