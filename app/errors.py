@@ -15,6 +15,11 @@ class RelayError(Exception):
         self.extra = extra
 
 
+class BadRequest(RelayError):
+    status_code = 400
+    code = "bad_request"
+
+
 class Unauthorized(RelayError):
     status_code = 401
     code = "unauthorized"

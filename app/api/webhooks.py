@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from app.api.deps import IntakeDep, PartsDep
-from app.errors import PayloadTooLarge
+from app.errors import BadRequest, PayloadTooLarge
 
 router = APIRouter(tags=["webhooks"])
 
@@ -26,11 +27,15 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nothing was stored and nobody is listening; the sender will retry.
+        raise BadRequest("the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 
