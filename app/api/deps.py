@@ -35,7 +35,7 @@ class Parts:
             self.worker.wake()
 
 
-def _parts(request: Request) -> Parts:
+async def _parts(request: Request) -> Parts:
     parts: Parts = request.app.state.parts
     return parts
 
@@ -43,11 +43,11 @@ def _parts(request: Request) -> Parts:
 PartsDep = Annotated[Parts, Depends(_parts)]
 
 
-def _store(parts: PartsDep) -> Store:
+async def _store(parts: PartsDep) -> Store:
     return parts.store
 
 
-def _intake(parts: PartsDep) -> Intake:
+async def _intake(parts: PartsDep) -> Intake:
     return parts.intake
 
 
@@ -55,7 +55,9 @@ StoreDep = Annotated[Store, Depends(_store)]
 IntakeDep = Annotated[Intake, Depends(_intake)]
 
 
-def require_admin(parts: PartsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(
+    parts: PartsDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
     """``Authorization: Bearer <RELAY_ADMIN_TOKEN>``, compared in constant time."""
     token = parts.settings.admin_token
     if token is None:
