@@ -1,9 +1,9 @@
 """How the store reaches the database: one writer thread that commits in groups, and a
 small pool of reader threads. Callers stay async; the SQL itself runs synchronously.
 
-Writes queued while a commit is under way share the next transaction, each in its own
-savepoint, so one failing write fails alone; every caller hears back only after the
-group's COMMIT returned, which is what a 202 may promise (SPEC §3).
+Writes queued while a commit is under way share the next transaction; if one of them
+fails, the group is rolled back and each runs again alone, so only that one fails. Every
+caller hears back only after its COMMIT returned, which is what a 202 may promise (SPEC §3).
 """
 
 from __future__ import annotations
@@ -104,26 +104,25 @@ class Database:
             self._commit_group(group)
 
     def _commit_group(self, group: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         try:
             with self._writer.connect() as conn, conn.begin():
-                for job in group:
-                    savepoint = conn.begin_nested() if len(group) > 1 else None
-                    try:
-                        result = job.work(conn)
-                    except Exception as error:
-                        if savepoint is None:
-                            raise
-                        savepoint.rollback()
-                        outcomes.append((job, None, error))
-                    else:
-                        if savepoint is not None:
-                            savepoint.commit()
-                        outcomes.append((job, result, None))
-        except Exception as error:  # the transaction (or its commit) failed: nothing holds
-            outcomes = [(job, None, error) for job in group]
-        for job, result, failure in outcomes:
-            job.loop.call_soon_threadsafe(_settle, job.future, result, failure)
+                results = [job.work(conn) for job in group]
+        except Exception as error:
+            if len(group) == 1:
+                self._settle(group[0], None, error)
+                return
+            # One write failed (or the commit did): nothing of the group holds. Run each
+            # alone, so that only the failing one fails. Writes are plain functions of the
+            # connection, safe to run again.
+            for job in group:
+                self._commit_group([job])
+            return
+        for job, result in zip(group, results, strict=True):
+            self._settle(job, result, None)
+
+    @staticmethod
+    def _settle(job: _Job, result: Any, failure: BaseException | None) -> None:
+        job.loop.call_soon_threadsafe(_settle, job.future, result, failure)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, failure: BaseException | None) -> None:

@@ -294,7 +294,11 @@ class Store:
                 order_id, invoice_number, account, link = shipment
                 if update_.tracking_url and link != update_.tracking_url:
                     cursor.execute(sql.tracking_url, (update_.tracking_url, at, number))
-            if update_.order_id and update_.invoice_number:
+            if (
+                update_.order_id
+                and update_.invoice_number
+                and (order_id, invoice_number) != (update_.order_id, update_.invoice_number)
+            ):
                 if self._register(
                     conn, number, update_.order_id, update_.invoice_number, None, None, now
                 ):
