@@ -24,6 +24,7 @@ from app.store.store import AttemptRecord, DeliveryJob, Store
 
 log = structlog.get_logger("relay.deliver")
 
+PREFETCH = 2
 _STATE_OF = {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retrying", Verdict.DEAD: "dead"}
 
 
@@ -61,6 +62,7 @@ class Worker:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._rate = RateLimiter(settings.vtex_rate_limit)
+        self._sending = asyncio.Semaphore(settings.vtex_max_concurrency)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop_done = asyncio.Event()
@@ -138,12 +140,14 @@ class Worker:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
 
     def _free_slots(self) -> int:
-        return self._settings.vtex_max_concurrency - len(self._in_flight)
+        # Claims run ahead of the sends (one claim transaction takes several deliveries);
+        # the semaphore keeps the PUTs themselves to RELAY_VTEX_MAX_CONCURRENCY.
+        return PREFETCH * self._settings.vtex_max_concurrency - len(self._in_flight)
 
     async def _claim_and_start(self) -> int:
         slots = self._free_slots()
-        if slots <= 0:
-            return 0
+        if slots <= 0 or (self._in_flight and slots < self._settings.vtex_max_concurrency):
+            return 0  # claim in batches: one transaction for several deliveries
         now = self._clock()
         jobs = await self._store.claim_due_deliveries(now, now + self._lease, slots)
         for job in jobs:
@@ -160,6 +164,10 @@ class Worker:
             log.error("delivery.crashed", error=type(task.exception()).__name__)
 
     async def _deliver(self, job: DeliveryJob) -> None:
+        async with self._sending:
+            await self._deliver_now(job)
+
+    async def _deliver_now(self, job: DeliveryJob) -> None:
         bound = log.bind(
             orderId=job.order_id,
             invoiceNumber=job.invoice_number,

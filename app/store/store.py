@@ -252,7 +252,7 @@ class Store:
         registered; every invoice that gained events gets a delivery queued.
         """
         result = self._apply_updates(conn, _new_webhook_id(), carrier, updates, now)
-        sql = _hot_sql(conn.dialect.name)
+        sql = _driver_sql(conn.dialect.name)
         conn.connection.cursor().execute(
             sql.webhook,
             (
@@ -277,9 +277,9 @@ class Store:
         """Register, insert new events, count duplicates and queue deliveries for a webhook.
 
         The ingest hot path: it runs for every webhook on the writer thread, which holds
-        the GIL while it works, so it speaks to the driver directly (see ``_HotSql``).
+        the GIL while it works, so it speaks to the driver directly (see ``_DriverSql``).
         """
-        sql = _hot_sql(conn.dialect.name)
+        sql = _driver_sql(conn.dialect.name)
         cursor = conn.connection.cursor()
         at = sql.time(now)
         new_total = duplicates = queued = 0
@@ -762,28 +762,21 @@ class Store:
         self, conn: Connection, order_id: str, invoice_number: str
     ) -> InvoiceHistory:
         """Every event of every shipment registered to the invoice, oldest first."""
-        rows = (
-            conn.execute(
-                select(events)
-                .join(shipments, shipments.c.tracking_number == events.c.tracking_number)
-                .where(shipments.c.order_id == order_id)
-                .where(shipments.c.invoice_number == invoice_number)
-                .order_by(events.c.occurred_at, events.c.id)
-            )
-        ).all()
+        sql = _driver_sql(conn.dialect.name)
+        rows = conn.connection.cursor().execute(sql.history, (order_id, invoice_number)).fetchall()
         return InvoiceHistory(
             events=tuple(
                 TrackingEvent(
-                    occurred_at=row.occurred_at,
-                    status=Status(row.status),
-                    carrier_status=row.carrier_status,
-                    description=row.description,
-                    city=row.city,
-                    state=row.state,
+                    occurred_at=sql.read_time(occurred_at),
+                    status=Status(status),
+                    carrier_status=carrier_status,
+                    description=description,
+                    city=city,
+                    state=state,
                 )
-                for row in rows
+                for _, occurred_at, status, carrier_status, description, city, state in rows
             ),
-            newest_event_id=max((row.id for row in rows), default=None),
+            newest_event_id=max((row[0] for row in rows), default=None),
         )
 
     @_writes
@@ -803,49 +796,50 @@ class Store:
     ) -> None:
         """Store one attempt and its delivery's new state, releasing the claim.
 
-        When a delivery succeeds but events arrived after its body was built, the next
-        delivery of the invoice is queued in the same transaction.
+        ``body`` is what VTEX was sent (None when nothing was). When a delivery succeeds
+        but events arrived after its body was built, the next delivery of the invoice is
+        queued in the same transaction.
         """
+        sql = _driver_sql(conn.dialect.name)
+        cursor = conn.connection.cursor()
         number = job.attempt_count + 1
-        conn.execute(
-            attempts.insert().values(
-                delivery_id=job.id,
-                attempt=number,
-                started_at=attempt.started_at,
-                duration_ms=attempt.duration_ms,
-                status_code=attempt.status_code,
-                response_body=_first_bytes(attempt.response_body, RESPONSE_KEEP_BYTES),
-                error=attempt.error,
-            )
+        cursor.execute(
+            sql.attempt,
+            (
+                job.id,
+                number,
+                sql.time(attempt.started_at),
+                attempt.duration_ms,
+                attempt.status_code,
+                _first_bytes(attempt.response_body, RESPONSE_KEEP_BYTES),
+                attempt.error,
+            ),
         )
-        values: dict[str, Any] = {
-            "state": state,
-            "attempt_count": number,
-            "claimed_until": None,
-            "last_status": attempt.status_code,
-            "last_error": attempt.error,
-        }
-        if body is not None:  # only what VTEX was actually sent
-            values["body"] = json.dumps(body, ensure_ascii=False)
-            values["covered_event_id"] = covered_event_id
-        if next_attempt_at is not None:
-            values["next_attempt_at"] = next_attempt_at
-        if state == "delivered":
-            values["delivered_at"] = now
-            if receipt is not None:
-                values["receipt"] = str(receipt.get("receipt") or "") or None
-                values["vtex_date"] = str(receipt.get("date") or "") or None
-        conn.execute(update(deliveries).where(deliveries.c.id == job.id).values(**values))
+        delivered = state == "delivered"
+        receipt = receipt if delivered and receipt is not None else {}
+        body_json = json.dumps(body, ensure_ascii=False) if body is not None else None
+        cursor.execute(
+            sql.attempted,
+            (
+                state,
+                number,
+                attempt.status_code,
+                attempt.error,
+                body_json,
+                body_json,
+                covered_event_id,
+                sql.time(next_attempt_at) if next_attempt_at is not None else None,
+                sql.time(now) if delivered else None,
+                str(receipt.get("receipt") or "") or None,
+                str(receipt.get("date") or "") or None,
+                job.id,
+            ),
+        )
         if pause_account_until is not None:
             self._pause_account(conn, job.account or "", pause_account_until)
-        if state == "delivered":
-            newest = conn.scalar(
-                select(func.max(events.c.id))
-                .join(shipments, shipments.c.tracking_number == events.c.tracking_number)
-                .where(shipments.c.order_id == job.order_id)
-                .where(shipments.c.invoice_number == job.invoice_number)
-            )
-            if newest is not None and (covered_event_id is None or newest > covered_event_id):
+        if delivered:
+            newest = cursor.execute(sql.newest_event, (job.order_id, job.invoice_number)).fetchone()
+            if newest[0] is not None and (covered_event_id is None or newest[0] > covered_event_id):
                 self._queue_delivery(
                     conn, job.order_id, job.invoice_number, job.account, now, now + self._coalesce
                 )
@@ -910,9 +904,9 @@ def _event_rows(
     tracked: Sequence[TrackingEvent],
     webhook_id: str,
     received_at: Any,
-    sql: _HotSql,
+    sql: _DriverSql,
 ) -> list[tuple[Any, ...]]:
-    """One row per distinct event (a payload may repeat one), in ``_HotSql.event`` order."""
+    """One row per distinct event (a payload may repeat one), in ``_DriverSql.event`` order."""
     rows: dict[str, tuple[Any, ...]] = {}
     for tracking_event in tracked:
         identity = event_identity(carrier, tracking_number, tracking_event)
@@ -935,10 +929,11 @@ def _event_rows(
     return list(rows.values())
 
 
-class _HotSql:
-    """The ingest hot path as driver SQL: SQLAlchemy Core spends far more time building
-    and caching a statement than SQLite spends running it. Kept to plain SQL that both
-    dialects read alike; only the parameter style and the time format differ."""
+class _DriverSql:
+    """The hot paths (ingest, and each delivery's history and attempt) as driver SQL:
+    SQLAlchemy Core spends far more time building and caching a statement than SQLite
+    spends running it. Plain SQL that both dialects read alike; only the parameter style
+    and the time format differ."""
 
     def __init__(self, dialect: str) -> None:
         self.is_sqlite = dialect == "sqlite"
@@ -970,16 +965,46 @@ class _HotSql:
             "INSERT INTO webhooks (id, carrier, received_at, body, state, new_events,"
             " duplicate_events) VALUES (?, ?, ?, ?, 'accepted', ?, ?)"
         )
+        self.history = q(
+            "SELECT e.id, e.occurred_at, e.status, e.carrier_status, e.description, e.city,"
+            " e.state FROM events e JOIN shipments s ON s.tracking_number = e.tracking_number"
+            " WHERE s.order_id = ? AND s.invoice_number = ? ORDER BY e.occurred_at, e.id"
+        )
+        self.newest_event = q(
+            "SELECT MAX(e.id) FROM events e JOIN shipments s"
+            " ON s.tracking_number = e.tracking_number"
+            " WHERE s.order_id = ? AND s.invoice_number = ?"
+        )
+        self.attempt = q(
+            "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code,"
+            " response_body, error) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        # Optional values (a body only when one was sent, a receipt only on success) keep
+        # what the row had when they are NULL.
+        self.attempted = q(
+            "UPDATE deliveries SET state = ?, attempt_count = ?, claimed_until = NULL,"
+            " last_status = ?, last_error = ?, body = COALESCE(CAST(? AS TEXT), body),"
+            " covered_event_id = CASE WHEN CAST(? AS TEXT) IS NULL THEN covered_event_id"
+            " ELSE ? END, next_attempt_at = COALESCE(?, next_attempt_at),"
+            " delivered_at = COALESCE(?, delivered_at), receipt = COALESCE(?, receipt),"
+            " vtex_date = COALESCE(?, vtex_date) WHERE id = ?"
+        )
 
     def time(self, value: datetime) -> Any:
         """A time as ``schema.UTCDateTime`` stores it: UTC, SQLite's text without offset."""
         utc = value.astimezone(UTC)
         return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if self.is_sqlite else utc
 
+    def read_time(self, value: Any) -> datetime:
+        """A stored time back as an aware UTC datetime."""
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+        assert isinstance(parsed, datetime)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
 
 @functools.cache
-def _hot_sql(dialect: str) -> _HotSql:
-    return _HotSql(dialect)
+def _driver_sql(dialect: str) -> _DriverSql:
+    return _DriverSql(dialect)
 
 
 def _first_bytes(text: str | None, limit: int) -> str | None:
