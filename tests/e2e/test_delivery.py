@@ -559,7 +559,8 @@ def test_a_concurrent_burst_arrives_whole_with_one_put_at_a_time_per_invoice(
 ) -> None:
     invoices, per_invoice = 10, 20
     vtex.delay = 0.05
-    relay = relays.start()
+    # A window longer than the burst takes to post, even on a slow machine.
+    relay = relays.start({"RELAY_VTEX_COALESCE_WINDOW": "3s"})
     shipments = [(unique("BU"), f"{unique('')}-01") for _ in range(invoices)]
     payloads = [
         generic(tracking, [event(tracking, n)], order_id, "8")
@@ -598,7 +599,7 @@ def test_a_concurrent_burst_arrives_whole_with_one_put_at_a_time_per_invoice(
         assert not overlapping, f"overlapping PUTs for {path}: {overlapping}"
         assert len(descriptions(puts[-1])) == per_invoice
     assert_no_event_twice(vtex)
-    assert max(counts.values()) <= 5, (
+    assert ratio <= 1.2, (
         f"{ratio:.2f} PUTs per invoice on average for a burst (target 1.2); per invoice: "
         f"{sorted(counts.values())}"
     )
