@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+HARNESS_VARIABLES = ("RELAY_TEST_", "RELAY_REFERENCE_DIR")
+
 
 @pytest.fixture
 def reference_dir() -> Path:
@@ -27,6 +29,7 @@ def reference_dir() -> Path:
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No ``RELAY_*`` variable of the shell, and no ``.env`` but the test's own (cwd is tmp)."""
     for name in list(os.environ):
-        if name.startswith("RELAY_"):
+        # The harness's own variables (RELAY_TEST_*, RELAY_REFERENCE_DIR) are not settings.
+        if name.startswith("RELAY_") and not name.startswith(HARNESS_VARIABLES):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)

@@ -40,6 +40,7 @@ R = TypeVar("R")
 
 OPEN_STATES = ("pending", "retrying")
 RESPONSE_KEEP_BYTES = 2048
+MIGRATION_LOCK = 7_441_226_100  # any constant, the same in every relay
 _INSERT_CHUNK = 500
 
 
@@ -216,7 +217,10 @@ class Store:
 
     @_writes
     def migrate(self, conn: Connection) -> int:
-        """Create missing tables; return the schema version. Safe to run repeatedly."""
+        """Create missing tables; return the schema version. Safe to run repeatedly, and
+        from several pods at once (PostgreSQL: they queue on an advisory lock)."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
         metadata.create_all(conn)
         version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
         if version is not None and int(version) > SCHEMA_VERSION:
@@ -527,7 +531,7 @@ class Store:
     ) -> int:
         """Queue a delivery of the invoice due at ``due``, unless one is open already."""
         result = conn.execute(
-            _ignoring_conflicts(conn, deliveries),
+            _ignoring_conflicts(conn, deliveries).returning(deliveries.c.id),
             {
                 "order_id": order_id,
                 "invoice_number": invoice_number,
@@ -537,7 +541,7 @@ class Store:
                 "next_attempt_at": due,
             },
         )
-        return result.rowcount
+        return len(result.all())
 
     @_reads
     def get_shipment(self, conn: Connection, tracking_number: str) -> ShipmentView | None:

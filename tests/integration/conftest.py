@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from app.store.store import Store
+from tests.support.databases import postgresql_schema
 
 
 @pytest.fixture
@@ -20,9 +21,14 @@ def _isolated(clean_environment: None) -> None:
     """Every integration test runs with a clean environment (see tests/conftest.py)."""
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/relay.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test runs on a fresh SQLite file, and on its own PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/relay.db"
+        return
+    with postgresql_schema() as url:
+        yield url
 
 
 @pytest.fixture

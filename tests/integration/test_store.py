@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
+import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from app.normalize.model import Status
+from app.store.engine import sync_url
 from app.store.schema import SCHEMA_VERSION
 from app.store.store import AttemptRecord, DeliveryJob, NotRetriable, SchemaTooNew, Store
 from tests.integration.helpers import BRT, T0, event, update
@@ -60,10 +60,14 @@ async def record_attempt(
     )
 
 
-def raw_query(database: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Read the file behind the store's back (only where the store has no read API)."""
-    with contextlib.closing(sqlite3.connect(database)) as conn:
-        return conn.execute(sql, params).fetchall()
+def behind_the_stores_back(database_url: str, sql: str) -> None:
+    """Change the database without the store (to fake what another relay version did)."""
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
 
 
 # -- schema and times ----------------------------------------------------------
@@ -80,9 +84,10 @@ async def test_migrate_is_idempotent_and_keeps_data(store: Store) -> None:
     assert len(view.events) == 1
 
 
-async def test_migrate_refuses_a_schema_from_a_newer_relay(store: Store, tmp_path: Path) -> None:
-    with contextlib.closing(sqlite3.connect(tmp_path / "relay.db")) as conn, conn:
-        conn.execute("UPDATE relay_meta SET value = '999' WHERE key = 'schema_version'")
+async def test_migrate_refuses_a_schema_from_a_newer_relay(store: Store, database_url: str) -> None:
+    behind_the_stores_back(
+        database_url, "UPDATE relay_meta SET value = '999' WHERE key = 'schema_version'"
+    )
 
     with pytest.raises(SchemaTooNew, match="999"):
         await store.migrate()
@@ -489,18 +494,18 @@ async def test_get_shipment_of_an_unknown_number_is_none(store: Store) -> None:
     assert await store.get_shipment("NOPE") is None
 
 
-async def test_quarantine_keeps_the_raw_body_and_the_error(store: Store, tmp_path: Path) -> None:
+async def test_quarantine_keeps_the_raw_body_and_the_error(store: Store) -> None:
     raw = b'{"trackingNumber": 42, "events": "\xc3\xa9"}'
 
     webhook_id = await store.quarantine_webhook("generic", raw, "events: not a list", T0)
 
-    # The store has no read API for quarantine yet.
-    rows = raw_query(
-        tmp_path / "relay.db",
-        "SELECT carrier, body, state, error FROM webhooks WHERE id = ?",
+    [kept] = await store.quarantined()
+    assert (kept.id, kept.carrier, kept.body, kept.error) == (
         webhook_id,
+        "generic",
+        raw,
+        "events: not a list",
     )
-    assert rows == [("generic", raw, "quarantined", "events: not a list")]
 
 
 # -- durability ----------------------------------------------------------------------
@@ -530,6 +535,7 @@ async def test_a_reopened_store_sees_everything_and_resumes(database_url: str) -
         unmatched = await second.get_shipment("TRK2")
         again = await second.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
         resumed = await claim(second, T0 + LEASE + timedelta(seconds=1))
+        still_quarantined = await second.quarantined()
     finally:
         await second.close()
 
@@ -539,10 +545,7 @@ async def test_a_reopened_store_sees_everything_and_resumes(database_url: str) -
     assert (unmatched.registered, len(unmatched.events)) == (False, 1)
     assert (again.new_events, again.duplicate_events) == (0, 1)
     assert [job.id for job in resumed] == [job.id for job in held]
-    database = Path(database_url.removeprefix("sqlite:///"))
-    assert raw_query(database, "SELECT state FROM webhooks WHERE id = ?", quarantined) == [
-        ("quarantined",)
-    ]
+    assert [w.id for w in still_quarantined] == [quarantined]
 
 
 # -- coalescing, pauses, operator actions ----------------------------------------
@@ -665,3 +668,18 @@ async def test_renewed_claims_outlive_their_first_lease(store: Store) -> None:
     assert await claim(store, T0 + LEASE + timedelta(seconds=1)) == []
     await store.postpone(job.id, T0 + LEASE)
     assert [j.id for j in await claim(store, T0 + LEASE)] == [job.id]
+
+
+async def test_several_relays_migrating_at_once_agree(database_url: str) -> None:
+    stores = [Store.open(database_url) for _ in range(4)]
+    try:
+        versions = await asyncio.gather(*(store.migrate() for store in stores))
+        await stores[0].record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
+        seen = await stores[3].get_shipment("TRK1")
+    finally:
+        for store in stores:
+            await store.close()
+
+    assert versions == [SCHEMA_VERSION] * 4
+    assert seen is not None
+    assert len(seen.events) == 1
