@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tests.support import patched_relay
+from tests.support.databases import postgresql_schema
 from tests.support.relay_process import RelayProcess
 from tests.support.signing import standard_webhooks_headers
 from tests.support.vtex_standin import Answer, Recorded, VtexStandIn, receipt_for
@@ -162,9 +163,10 @@ def assert_no_event_twice(vtex: VtexStandIn) -> None:
 class Relays:
     """Starts relays on one database (the test's tmp dir); stops whatever still runs at the end."""
 
-    def __init__(self, workdir: Path, vtex: VtexStandIn) -> None:
+    def __init__(self, workdir: Path, vtex: VtexStandIn, database_url: str | None = None) -> None:
         self.workdir = workdir
         self.vtex = vtex
+        self.database_url = database_url
         self._stack = contextlib.ExitStack()
 
     def start(
@@ -180,6 +182,8 @@ class Relays:
             # Short, so that stopping a relay at the end of a test is quick.
             "RELAY_SHUTDOWN_GRACE": "0.2s",
         }
+        if self.database_url is not None:
+            base["RELAY_DATABASE_URL"] = self.database_url
         process = RelayProcess(self.workdir, base | (env or {}), command=command)
         return self._stack.enter_context(process)
 
@@ -260,13 +264,16 @@ def vtex() -> Iterator[VtexStandIn]:
         yield standin
 
 
-@pytest.fixture
-def relays(tmp_path: Path, vtex: VtexStandIn) -> Iterator[Relays]:
-    started = Relays(tmp_path, vtex)
-    try:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def relays(request: pytest.FixtureRequest, tmp_path: Path, vtex: VtexStandIn) -> Iterator[Relays]:
+    """Relays on the test's SQLite file, and on a PostgreSQL schema of the test's own."""
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if request.param == "postgresql":
+            database_url = stack.enter_context(postgresql_schema())
+        started = Relays(tmp_path, vtex, database_url)
+        stack.callback(started.close)
         yield started
-    finally:
-        started.close()
 
 
 # -- 1. transient failures back off ------------------------------------------------------

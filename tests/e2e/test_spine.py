@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.databases import postgresql_schema
 from tests.support.relay_process import RelayProcess
 from tests.support.signing import aftership_headers, easypost_headers, standard_webhooks_headers
 from tests.support.vtex_standin import VtexStandIn
@@ -29,8 +31,11 @@ def vtex() -> Iterator[VtexStandIn]:
         yield standin
 
 
-@pytest.fixture(scope="module")
-def relay(tmp_path_factory: pytest.TempPathFactory, vtex: VtexStandIn) -> Iterator[RelayProcess]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def relay(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, vtex: VtexStandIn
+) -> Iterator[RelayProcess]:
+    """The relay on its default SQLite file, and on a PostgreSQL schema of its own."""
     env = {
         "RELAY_VTEX_BASE_URL": vtex.url,
         "RELAY_VTEX_ACCOUNT": "teststore",
@@ -45,8 +50,10 @@ def relay(tmp_path_factory: pytest.TempPathFactory, vtex: VtexStandIn) -> Iterat
         "RELAY_MAX_BODY_BYTES": "65536",
         "RELAY_VTEX_COALESCE_WINDOW": "0.2s",
     }
-    with RelayProcess(tmp_path_factory.mktemp("relay"), env) as process:
-        yield process
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            env["RELAY_DATABASE_URL"] = stack.enter_context(postgresql_schema())
+        yield stack.enter_context(RelayProcess(tmp_path_factory.mktemp("relay"), env))
 
 
 def unique(prefix: str) -> str:
