@@ -316,9 +316,14 @@ class Store:
             new_total += inserted
             duplicates += len(update_.events) - inserted
             if inserted and order_id is not None and invoice_number is not None:
-                due = sql.time(now + self._coalesce)
-                cursor.execute(sql.delivery, (order_id, invoice_number, account, at, due))
-                queued += cursor.rowcount
+                if sql.is_sqlite:
+                    due = sql.time(now + self._coalesce)
+                    cursor.execute(sql.delivery, (order_id, invoice_number, account, at, due))
+                    queued += cursor.rowcount
+                else:  # needs the lock that _queue_delivery takes
+                    queued += self._queue_delivery(
+                        conn, order_id, invoice_number, account, now, now + self._coalesce
+                    )
                 registered_anew.discard(number)
         # A registration that moved known events to another invoice queues them too.
         queued += self._queue_for_tracking_numbers(conn, registered_anew, now)
@@ -529,19 +534,36 @@ class Store:
         now: datetime,
         due: datetime,
     ) -> int:
-        """Queue a delivery of the invoice due at ``due``, unless one is open already."""
-        result = conn.execute(
-            _ignoring_conflicts(conn, deliveries).returning(deliveries.c.id),
-            {
-                "order_id": order_id,
-                "invoice_number": invoice_number,
-                "account": account,
-                "state": "pending",
-                "queued_at": now,
-                "next_attempt_at": due,
-            },
-        )
-        return len(result.all())
+        """Queue a delivery of the invoice due at ``due``, unless one is open already.
+
+        On PostgreSQL the open delivery is then share-locked until this transaction
+        commits: a worker finishing it waits, and its check for newer events (a statement
+        after ours committed) sees ours, so the next delivery is queued by one of the two.
+        If it closed meanwhile, a new one is queued. (SQLite has a single writer.)
+        """
+        while True:
+            queued = conn.execute(
+                _ignoring_conflicts(conn, deliveries).returning(deliveries.c.id),
+                {
+                    "order_id": order_id,
+                    "invoice_number": invoice_number,
+                    "account": account,
+                    "state": "pending",
+                    "queued_at": now,
+                    "next_attempt_at": due,
+                },
+            ).all()
+            if queued or conn.dialect.name != "postgresql":
+                return len(queued)
+            held = conn.execute(
+                select(deliveries.c.id)
+                .where(deliveries.c.order_id == order_id)
+                .where(deliveries.c.invoice_number == invoice_number)
+                .where(deliveries.c.state.in_(OPEN_STATES))
+                .with_for_update(read=True)
+            ).first()
+            if held is not None:
+                return 0
 
     @_reads
     def get_shipment(self, conn: Connection, tracking_number: str) -> ShipmentView | None:
