@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from app.errors import RelayError
+from app.store.engine import StoreUnavailable
 
 log = structlog.get_logger("relay.api")
 
@@ -34,6 +35,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RelayError)
     async def _relay_error(_request: Request, error: RelayError) -> JSONResponse:
         return error_response(error.status_code, error.code, error.detail, **error.extra)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(request: Request, error: StoreUnavailable) -> JSONResponse:
+        # Nothing was committed, so nothing was acknowledged: the sender must retry.
+        log.warning("request.store_unavailable", path=request.url.path, reason=str(error))
+        return error_response(503, "unavailable", f"{error}; nothing was stored, retry later")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:

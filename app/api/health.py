@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import PartsDep
+from app.store.engine import StoreUnavailable
 
 router = APIRouter(tags=["health"])
 
@@ -31,8 +32,9 @@ async def readyz(parts: PartsDep) -> JSONResponse:
     try:
         await asyncio.wait_for(parts.store.ping(), timeout=DATABASE_TIMEOUT_SECONDS)
         checks["database"] = "ok"
-    except Exception as error:  # any failure means "not ready", with its name
-        checks["database"] = f"failing: {type(error).__name__}"
+    except Exception as error:  # any failure means "not ready", with its reason
+        reason = str(error) if isinstance(error, StoreUnavailable) else type(error).__name__
+        checks["database"] = f"failing: {reason}"
         problems.append("the database does not answer")
     if parts.worker is None:
         checks["worker"] = "disabled"

@@ -20,6 +20,7 @@ from app.deliver.retry import Verdict, decide, not_attempted
 from app.deliver.vtex_body import build_tracking_body
 from app.deliver.vtex_client import VtexAnswer, VtexClient
 from app.settings import Settings
+from app.store.engine import StoreUnavailable
 from app.store.store import AttemptRecord, DeliveryJob, Store
 
 log = structlog.get_logger("relay.deliver")
@@ -85,6 +86,12 @@ class Worker:
         poll = self._settings.worker_poll_interval.total_seconds()
         log.info("worker.started", max_concurrency=self._settings.vtex_max_concurrency)
         self._loop_done.clear()
+        loop = asyncio.get_running_loop()
+
+        def woken_elsewhere() -> None:  # another relay queued work (called from a thread)
+            loop.call_soon_threadsafe(self.wake)
+
+        stop_watching = self._store.watch_for_work(woken_elsewhere)
         try:
             while not self._stopping.is_set():
                 self.heartbeat = time.monotonic()
@@ -92,6 +99,9 @@ class Worker:
                 try:
                     await self._renew_claims()
                     claimed = await self._claim_and_start()
+                except StoreUnavailable as error:
+                    log.warning("worker.store_unavailable", reason=str(error))
+                    claimed = 0
                 except Exception:
                     log.exception("worker.claim_failed")
                     claimed = 0
@@ -99,6 +109,7 @@ class Worker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=poll)
         finally:
+            stop_watching()
             self._loop_done.set()
         log.info("worker.stopped", in_flight=len(self._in_flight))
 

@@ -19,11 +19,28 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 T = TypeVar("T")
 
 MAX_GROUP = 256
 READER_THREADS = 4
+WORK_CHANNEL = "relay_work"
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (or is locked) right now; nothing was stored."""
+
+
+def _unavailable(error: BaseException) -> BaseException:
+    """Connection trouble becomes :class:`StoreUnavailable`; anything else stays as it is."""
+    lost = isinstance(error, DBAPIError) and error.connection_invalidated
+    if isinstance(error, OperationalError | InterfaceError) or lost:
+        cause = type(getattr(error, "orig", None) or error).__name__
+        unavailable = StoreUnavailable(f"the database is unavailable ({cause})")
+        unavailable.__cause__ = error
+        return unavailable
+    return error
 
 
 def sync_url(url: str) -> str:
@@ -74,10 +91,41 @@ class Database:
         """Run ``work`` on a reader connection (a snapshot, never blocked by the writer)."""
 
         def run() -> T:
-            with self._reader.connect() as conn:
-                return work(conn)
+            try:
+                with self._reader.connect() as conn:
+                    return work(conn)
+            except Exception as error:
+                raise _unavailable(error) from None
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    def watch_for_work(self, on_work: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_work`` (from another thread) whenever any relay queued a delivery.
+
+        PostgreSQL: a thread LISTENs on its own connection, reconnecting when it drops;
+        workers still poll, so a lost notification only costs a poll interval. SQLite has
+        one writer, whose own process wakes its worker directly. Returns a stop function.
+        """
+        if self.is_sqlite:
+            return lambda: None
+        stop = threading.Event()
+        conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+        def listen() -> None:
+            import psycopg
+
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(conninfo, autocommit=True) as conn:
+                        conn.execute(f"LISTEN {WORK_CHANNEL}")
+                        while not stop.is_set():
+                            for _ in conn.notifies(timeout=1.0):
+                                on_work()
+                except psycopg.Error:
+                    stop.wait(1.0)
+
+        threading.Thread(target=listen, name="store-listen", daemon=True).start()
+        return stop.set
 
     def close(self) -> None:
         self._jobs.put(None)
@@ -109,7 +157,7 @@ class Database:
                 results = [job.work(conn) for job in group]
         except Exception as error:
             if len(group) == 1:
-                self._settle(group[0], None, error)
+                self._settle(group[0], None, _unavailable(error))
                 return
             # One write failed (or the commit did): nothing of the group holds. Run each
             # alone, so that only the failing one fails. Writes are plain functions of the

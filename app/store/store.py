@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from app.normalize.model import ShipmentUpdate, Status, TrackingEvent, event_identity
-from app.store.engine import Database
+from app.store.engine import WORK_CHANNEL, Database
 from app.store.schema import (
     SCHEMA_VERSION,
     account_pauses,
@@ -205,6 +205,10 @@ class Store:
     def open(cls, url: str, coalesce: timedelta = timedelta(0)) -> Store:
         """``coalesce``: how long a delivery queued by new events waits for more to join it."""
         return cls(Database(url), coalesce)
+
+    def watch_for_work(self, on_work: Callable[[], None]) -> Callable[[], None]:
+        """See :meth:`Database.watch_for_work`; returns a function that stops watching."""
+        return self._db.watch_for_work(on_work)
 
     def describe(self) -> str:
         """The database URL without its password, for logs."""
@@ -553,6 +557,8 @@ class Store:
                     "next_attempt_at": due,
                 },
             ).all()
+            if queued and conn.dialect.name == "postgresql":
+                _notify_work(conn)
             if queued or conn.dialect.name != "postgresql":
                 return len(queued)
             held = conn.execute(
@@ -722,6 +728,8 @@ class Store:
         conn.execute(
             update(deliveries).where(deliveries.c.id == target).values(next_attempt_at=now)
         )
+        if conn.dialect.name == "postgresql":
+            _notify_work(conn)
         return int(target)
 
     # -- delivery ------------------------------------------------------------
@@ -1031,6 +1039,11 @@ class _DriverSql:
 @functools.cache
 def _driver_sql(dialect: str) -> _DriverSql:
     return _DriverSql(dialect)
+
+
+def _notify_work(conn: Connection) -> None:
+    """Wake every relay's worker once this transaction commits (PostgreSQL)."""
+    conn.exec_driver_sql(f"NOTIFY {WORK_CHANNEL}")
 
 
 def _first_bytes(text: str | None, limit: int) -> str | None:
