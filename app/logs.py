@@ -1,16 +1,28 @@
-"""Logging: one JSON object per line (or console text), stdlib and uvicorn included."""
+"""Logging: one JSON object per line (or console text) on stdout, stdlib and uvicorn included.
+
+The relay's own events go straight from structlog to stdout (no stdlib record on the webhook
+hot path); stdlib loggers (uvicorn's access and error logs, httpx) reach the same renderer
+through a ``ProcessorFormatter``, so every line has the same shape.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 
+class _NamedWriteLogger(structlog.WriteLogger):
+    """A structlog logger that knows its name, for the ``logger`` field."""
+
+    def __init__(self, name: str, file: TextIO) -> None:
+        super().__init__(file)
+        self.name = name
+
+
 def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
-    """Route structlog and stdlib (uvicorn, httpx) through one renderer on stdout."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -23,9 +35,11 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        logger_factory=lambda *args: _NamedWriteLogger(
+            str(args[0]) if args else "relay", sys.stdout
+        ),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)

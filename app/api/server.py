@@ -6,6 +6,7 @@ exits 0. A second SIGTERM or SIGINT skips the grace period."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -20,21 +21,22 @@ class GracefulServer(uvicorn.Server):
         super().__init__(config)
         self._grace = grace
         self._on_drain = on_drain
-        self._timer: threading.Timer | None = None
+        self._draining: threading.Thread | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not recorded in uvicorn's captured signals: it would re-raise SIGTERM on the way
-        # out, and the process would end "killed by SIGTERM" instead of exiting 0.
-        if self._timer is None and not self.should_exit:
-            self._on_drain()
-            log.info("relay.draining", grace_seconds=self._grace)
-            self._timer = threading.Timer(self._grace, self._close_listener)
-            self._timer.daemon = True
-            self._timer.start()
+        # out, and the process would end "killed by SIGTERM" instead of exiting 0. The work
+        # happens on a thread: a signal handler must not take locks (a log line does).
+        if self._draining is None and not self.should_exit:
+            self._draining = threading.Thread(target=self._drain, name="drain", daemon=True)
+            self._draining.start()
             return
         if self.should_exit:
             self.force_exit = True
-        self._close_listener()
+        self.should_exit = True
 
-    def _close_listener(self) -> None:
+    def _drain(self) -> None:
+        self._on_drain()
+        log.info("relay.draining", grace_seconds=self._grace)
+        time.sleep(self._grace)
         self.should_exit = True

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import json
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -41,7 +41,6 @@ R = TypeVar("R")
 OPEN_STATES = ("pending", "retrying")
 RESPONSE_KEEP_BYTES = 2048
 MIGRATION_LOCK = 7_441_226_100  # any constant, the same in every relay
-_INSERT_CHUNK = 500
 
 
 class SchemaTooNew(RuntimeError):
@@ -163,11 +162,6 @@ _SET_TRACKING_URL = (
     .where(shipments.c.tracking_number == bindparam("number"))
     .values(tracking_url=bindparam("url"), updated_at=bindparam("now"))
 )
-
-
-def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def _writes(
