@@ -15,7 +15,7 @@ from app.normalize.model import invoice_number_problem
 
 router = APIRouter(tags=["shipments"], dependencies=[AdminDep])
 
-TrackingNumber = Annotated[str, Path(min_length=1, max_length=128)]
+TrackingNumber = Annotated[str, Path(alias="trackingNumber", min_length=1, max_length=128)]
 
 
 class ShipmentRegistration(BaseModel):
@@ -40,7 +40,7 @@ async def _shipment_or_404(store: StoreDep, tracking_number: str) -> dict[str, A
     return shipment_json(view)
 
 
-@router.put("/shipments/{tracking_number}", responses={201: {"description": "registered"}})
+@router.put("/shipments/{trackingNumber}", responses={201: {"description": "registered"}})
 async def register_shipment(
     tracking_number: TrackingNumber,
     registration: ShipmentRegistration,
@@ -63,7 +63,7 @@ async def register_shipment(
     return await _shipment_or_404(store, tracking_number.strip())
 
 
-@router.get("/shipments/{tracking_number}")
+@router.get("/shipments/{trackingNumber}")
 async def get_shipment(tracking_number: TrackingNumber, store: StoreDep) -> dict[str, Any]:
     """The shipment, its events, the last VTEX body sent and its deliveries with receipts."""
     return await _shipment_or_404(store, tracking_number)
