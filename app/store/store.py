@@ -164,28 +164,29 @@ _SET_TRACKING_URL = (
 )
 
 
-def _writes(
-    method: Callable[Concatenate[Store, Connection, P], R],
-) -> Callable[Concatenate[Store, P], Coroutine[Any, Any, R]]:
+SyncMethod = Callable[Concatenate["Store", Connection, P], R]
+AsyncMethod = Callable[Concatenate["Store", P], Coroutine[Any, Any, R]]
+
+
+def _on_connection(method: SyncMethod[P, R], *, write: bool) -> AsyncMethod[P, R]:
+    async def run(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        def work(conn: Connection) -> R:
+            return method(self, conn, *args, **kwargs)
+
+        return await (self._db.write(work) if write else self._db.read(work))
+
+    run.__doc__ = method.__doc__
+    return run
+
+
+def _writes(method: SyncMethod[P, R]) -> AsyncMethod[P, R]:
     """The method runs in a write transaction, committed before the caller resumes."""
-
-    async def run(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._db.write(lambda conn: method(self, conn, *args, **kwargs))
-
-    run.__doc__ = method.__doc__
-    return run
+    return _on_connection(method, write=True)
 
 
-def _reads(
-    method: Callable[Concatenate[Store, Connection, P], R],
-) -> Callable[Concatenate[Store, P], Coroutine[Any, Any, R]]:
+def _reads(method: SyncMethod[P, R]) -> AsyncMethod[P, R]:
     """The method runs on a reader connection."""
-
-    async def run(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await self._db.read(lambda conn: method(self, conn, *args, **kwargs))
-
-    run.__doc__ = method.__doc__
-    return run
+    return _on_connection(method, write=False)
 
 
 class Store:
