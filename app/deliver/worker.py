@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -26,6 +27,7 @@ from app.store.store import AttemptRecord, DeliveryJob, Store
 log = structlog.get_logger("relay.deliver")
 
 PREFETCH = 2
+RECORD_RETRY_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)
 _STATE_OF = {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retrying", Verdict.DEAD: "dead"}
 
 
@@ -229,7 +231,7 @@ class Worker:
             # A 429 is about the account's key: hold every delivery to it, not just this one.
             self._paused[account] = max(self._paused.get(account, pause), pause)
         receipt = answer.json if isinstance(answer.json, dict) else None
-        await self._store.record_attempt(
+        await self._record(
             job,
             AttemptRecord(
                 started_at=started_at,
@@ -241,7 +243,7 @@ class Worker:
             state=_STATE_OF[decision.verdict],
             next_attempt_at=decision.next_attempt_at,
             body=sent,
-            covered_event_id=history.newest_event_id,
+            covered_event_ids=history.event_ids,
             receipt=receipt if decision.verdict is Verdict.DELIVERED else None,
             now=now,
             pause_account_until=pause,
@@ -275,6 +277,18 @@ class Worker:
                 error=answer.error,
                 reason=decision.reason,
             )
+
+    async def _record(self, job: DeliveryJob, *args: Any, **kwargs: Any) -> None:
+        """Store the attempt, riding out a short database outage: the PUT happened, and
+        recording it late beats sending it again when the claim expires."""
+        for wait in RECORD_RETRY_WAITS:
+            try:
+                await self._store.record_attempt(job, *args, **kwargs)
+                return
+            except StoreUnavailable as error:
+                log.warning("delivery.record_waiting", delivery_id=job.id, reason=str(error))
+                await asyncio.sleep(wait)
+        await self._store.record_attempt(job, *args, **kwargs)
 
     def _target(self, job: DeliveryJob) -> tuple[str, tuple[str, str]] | str:
         """(host, credentials) for the job's account, or why there are none."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,10 +28,18 @@ T = TypeVar("T")
 MAX_GROUP = 256
 READER_THREADS = 4
 WORK_CHANNEL = "relay_work"
+CONFLICT_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+CONFLICT_RETRIES = 5
 
 
 class StoreUnavailable(Exception):
     """The database cannot be reached (or is locked) right now; nothing was stored."""
+
+
+def _is_conflict(error: BaseException) -> bool:
+    """A deadlock or serialization failure: the transaction may simply run again."""
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return sqlstate in CONFLICT_SQLSTATES
 
 
 def _unavailable(error: BaseException) -> BaseException:
@@ -151,12 +161,17 @@ class Database:
                 group.append(more)
             self._commit_group(group)
 
-    def _commit_group(self, group: list[_Job]) -> None:
+    def _commit_group(self, group: list[_Job], retries: int = CONFLICT_RETRIES) -> None:
         try:
             with self._writer.connect() as conn, conn.begin():
                 results = [job.work(conn) for job in group]
         except Exception as error:
             if len(group) == 1:
+                if retries and _is_conflict(error):
+                    # Another replica's transaction took the same rows in another order.
+                    time.sleep(random.uniform(0.005, 0.05))  # noqa: S311 - spreading retries
+                    self._commit_group(group, retries - 1)
+                    return
                 self._settle(group[0], None, _unavailable(error))
                 return
             # One write failed (or the commit did): nothing of the group holds. Run each

@@ -99,7 +99,7 @@ class AttemptRecord:
 @dataclass(frozen=True)
 class InvoiceHistory:
     events: tuple[TrackingEvent, ...]
-    newest_event_id: int | None
+    event_ids: tuple[int, ...]
 
 
 @dataclass
@@ -805,7 +805,7 @@ class Store:
                 )
                 for _, occurred_at, status, carrier_status, description, city, state in rows
             ),
-            newest_event_id=max((row[0] for row in rows), default=None),
+            event_ids=tuple(row[0] for row in rows),
         )
 
     @_writes
@@ -818,16 +818,19 @@ class Store:
         state: str,
         next_attempt_at: datetime | None,
         body: dict[str, Any] | None,
-        covered_event_id: int | None,
+        covered_event_ids: Sequence[int],
         receipt: dict[str, Any] | None,
         now: datetime,
         pause_account_until: datetime | None = None,
     ) -> None:
         """Store one attempt and its delivery's new state, releasing the claim.
 
-        ``body`` is what VTEX was sent (None when nothing was). When a delivery succeeds
-        but events arrived after its body was built, the next delivery of the invoice is
-        queued in the same transaction.
+        ``body`` is what VTEX was sent (None when nothing was), ``covered_event_ids`` the
+        events it held. When a delivery succeeds and the invoice has an event the body
+        lacked, the next delivery is queued in the same transaction. The check is by id
+        set, not "newest id": with several replicas a lower id can commit after a higher
+        one (and an ingest that joined this delivery holds its row lock until it commits,
+        so the UPDATE below waits for it and the check after it sees its events).
         """
         sql = _driver_sql(conn.dialect.name)
         cursor = conn.connection.cursor()
@@ -856,7 +859,7 @@ class Store:
                 attempt.error,
                 body_json,
                 body_json,
-                covered_event_id,
+                max(covered_event_ids, default=None),
                 sql.time(next_attempt_at) if next_attempt_at is not None else None,
                 sql.time(now) if delivered else None,
                 str(receipt.get("receipt") or "") or None,
@@ -867,8 +870,8 @@ class Store:
         if pause_account_until is not None:
             self._pause_account(conn, job.account or "", pause_account_until)
         if delivered:
-            newest = cursor.execute(sql.newest_event, (job.order_id, job.invoice_number)).fetchone()
-            if newest[0] is not None and (covered_event_id is None or newest[0] > covered_event_id):
+            held = cursor.execute(sql.event_ids, (job.order_id, job.invoice_number)).fetchall()
+            if {row[0] for row in held} - set(covered_event_ids):
                 self._queue_delivery(
                     conn, job.order_id, job.invoice_number, job.account, now, now + self._coalesce
                 )
@@ -999,9 +1002,8 @@ class _DriverSql:
             " e.state FROM events e JOIN shipments s ON s.tracking_number = e.tracking_number"
             " WHERE s.order_id = ? AND s.invoice_number = ? ORDER BY e.occurred_at, e.id"
         )
-        self.newest_event = q(
-            "SELECT MAX(e.id) FROM events e JOIN shipments s"
-            " ON s.tracking_number = e.tracking_number"
+        self.event_ids = q(
+            "SELECT e.id FROM events e JOIN shipments s ON s.tracking_number = e.tracking_number"
             " WHERE s.order_id = ? AND s.invoice_number = ?"
         )
         self.attempt = q(

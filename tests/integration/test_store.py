@@ -40,7 +40,7 @@ async def record_attempt(
     job: DeliveryJob,
     *,
     state: str,
-    covered_event_id: int | None,
+    covered_event_ids: tuple[int, ...],
     now: datetime,
     status_code: int = 200,
     next_attempt_at: datetime | None = None,
@@ -54,7 +54,7 @@ async def record_attempt(
         state=state,
         next_attempt_at=next_attempt_at,
         body=body or {"isDelivered": False, "deliveredDate": None, "events": []},
-        covered_event_id=covered_event_id,
+        covered_event_ids=covered_event_ids,
         receipt=receipt,
         now=now,
     )
@@ -350,9 +350,7 @@ async def test_delivered_with_an_event_newer_than_the_body_queues_the_next_deliv
     )
     assert late.deliveries_queued == 0
 
-    await record_attempt(
-        store, job, state="delivered", covered_event_id=sent.newest_event_id, now=T0
-    )
+    await record_attempt(store, job, state="delivered", covered_event_ids=sent.event_ids, now=T0)
 
     [follow_up] = await claim(store, T0 + timedelta(seconds=1))
     assert follow_up.id != job.id
@@ -367,9 +365,7 @@ async def test_delivered_with_the_newest_event_queues_nothing(store: Store) -> N
     [job] = await claim(store, T0)
     sent = await store.invoice_history("O", "I")
 
-    await record_attempt(
-        store, job, state="delivered", covered_event_id=sent.newest_event_id, now=T0
-    )
+    await record_attempt(store, job, state="delivered", covered_event_ids=sent.event_ids, now=T0)
 
     assert await claim(store, T0 + timedelta(days=1)) == []
     assert await store.backlog(T0 + timedelta(days=1)) == (0, 0)
@@ -388,7 +384,7 @@ async def test_a_retry_is_not_claimable_before_it_is_due(store: Store) -> None:
         state="retrying",
         status_code=503,
         next_attempt_at=due,
-        covered_event_id=None,
+        covered_event_ids=(),
         now=T0,
     )
 
@@ -405,7 +401,7 @@ async def test_a_dead_delivery_is_never_claimed(store: Store) -> None:
     )
     [job] = await claim(store, T0)
 
-    await record_attempt(store, job, state="dead", status_code=400, covered_event_id=None, now=T0)
+    await record_attempt(store, job, state="dead", status_code=400, covered_event_ids=(), now=T0)
 
     assert await claim(store, T0 + timedelta(days=30)) == []
 
@@ -443,7 +439,7 @@ async def test_get_shipment_shows_events_last_body_receipts_and_attempts(store: 
         state="retrying",
         status_code=503,
         next_attempt_at=T0 + timedelta(seconds=2),
-        covered_event_id=None,
+        covered_event_ids=(),
         body=body,
         response_body="xã" * 2000,
         now=T0,
@@ -459,7 +455,7 @@ async def test_get_shipment_shows_events_last_body_receipts_and_attempts(store: 
         store,
         job,
         state="delivered",
-        covered_event_id=history.newest_event_id,
+        covered_event_ids=history.event_ids,
         body=body,
         receipt=receipt,
         response_body='{"receipt": "8b8c7e1d44f94f3a"}',
@@ -588,7 +584,7 @@ async def test_a_429_pauses_every_delivery_of_the_account_until_its_end(store: S
         state="retrying",
         next_attempt_at=until,
         body={"events": []},
-        covered_event_id=None,
+        covered_event_ids=(),
         receipt=None,
         now=T0,
         pause_account_until=until,
@@ -603,7 +599,7 @@ async def test_retrying_a_dead_delivery_makes_it_pending_with_a_fresh_age(store:
     await store.register_shipment("TRK1", "O", "I", None, None, T0)
     await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
     [job] = await claim(store, T0)
-    await record_attempt(store, job, state="dead", covered_event_id=None, now=T0, status_code=400)
+    await record_attempt(store, job, state="dead", covered_event_ids=(), now=T0, status_code=400)
     later = T0 + timedelta(days=4)
 
     assert await store.retry_delivery(job.id, later) == job.id
@@ -617,7 +613,7 @@ async def test_retrying_a_dead_delivery_defers_to_the_invoices_open_one(store: S
     await store.register_shipment("TRK1", "O", "I", None, None, T0)
     await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
     [job] = await claim(store, T0)
-    await record_attempt(store, job, state="dead", covered_event_id=None, now=T0, status_code=400)
+    await record_attempt(store, job, state="dead", covered_event_ids=(), now=T0, status_code=400)
     # A new event after the death queues a new delivery carrying the whole history.
     await store.record_webhook(
         "generic", BODY, [update("TRK1", event(T0 + timedelta(hours=1), "later"))], T0
@@ -637,9 +633,7 @@ async def test_a_delivered_delivery_is_not_retriable(store: Store) -> None:
     await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
     [job] = await claim(store, T0)
     history = await store.invoice_history("O", "I")
-    await record_attempt(
-        store, job, state="delivered", covered_event_id=history.newest_event_id, now=T0
-    )
+    await record_attempt(store, job, state="delivered", covered_event_ids=history.event_ids, now=T0)
 
     with pytest.raises(NotRetriable):
         await store.retry_delivery(job.id, T0)

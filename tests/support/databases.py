@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from app.store.engine import sync_url
 
@@ -41,4 +42,45 @@ def postgresql_schema() -> Iterator[str]:
     finally:
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def with_application_name(url: str, name: str) -> str:
+    """``url`` whose connections carry ``application_name=name`` (libpq reads it from the query),
+    so that a test can find its relay's backends in ``pg_stat_activity``."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}application_name={quote(name)}"
+
+
+def through(url: str, host: str, port: int) -> str:
+    """``url`` pointed at another address (a :class:`~tests.support.tcp_proxy.TcpProxy`)."""
+    parsed = make_url(url).set(host=host, port=port)
+    return parsed.render_as_string(hide_password=False)
+
+
+def upstream(url: str) -> tuple[str, int]:
+    """The host and port a PostgreSQL URL names."""
+    parsed = make_url(url)
+    return parsed.host or "127.0.0.1", parsed.port or 5432
+
+
+@contextmanager
+def backend_terminator() -> Iterator[Callable[[str], int]]:
+    """``terminate(application_name)``: ``pg_terminate_backend`` every connection of that
+    application name (the test's own relays, never another test's) and return how many."""
+    url = postgresql_url()
+    engine = create_engine(sync_url(with_application_name(url, "relay_test_terminator")))
+    statement = text(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE application_name = :name AND pid <> pg_backend_pid()"
+    )
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+
+            def terminate(application_name: str) -> int:
+                return int(conn.scalar(statement, {"name": application_name}) or 0)
+
+            yield terminate
+    finally:
         engine.dispose()

@@ -5,6 +5,11 @@ injected on request, for end-to-end tests of what the relay does about them.
   rejects every payload with :data:`BROKEN_DETAIL` (quarantine, then replay after the "fix").
 - ``RELAY_TEST_CLAIM_DELAY=<seconds>``: a claim that took deliveries returns that much later,
   as if the database were slow, so that a signal can arrive while the worker is claiming.
+- ``RELAY_TEST_INGEST_HOLD=<seconds>``: a webhook's transaction waits that long after its
+  events and deliveries are written, before its COMMIT (holding its locks), as a busy writer
+  would; another replica's webhooks commit meanwhile.
+- ``RELAY_TEST_HISTORY_DELAY=<seconds>``: the worker reads an invoice's history that much
+  later, as when the delivery waits for a free sending slot after its claim.
 
 Without them this is exactly ``relay``. The process runs from a temporary directory, so
 :data:`COMMAND` needs :data:`ROOT` on ``PYTHONPATH``.
@@ -16,6 +21,7 @@ import asyncio
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMAND = (sys.executable, "-m", "tests.support.patched_relay")
 BREAK_VARIABLE = "RELAY_TEST_BREAK_GENERIC"
 CLAIM_DELAY_VARIABLE = "RELAY_TEST_CLAIM_DELAY"
+INGEST_HOLD_VARIABLE = "RELAY_TEST_INGEST_HOLD"
+HISTORY_DELAY_VARIABLE = "RELAY_TEST_HISTORY_DELAY"
 BROKEN_DETAIL = "events.0.status: this test broke the generic adapter on purpose"
 
 
@@ -56,11 +64,42 @@ def slow_claims(seconds: float) -> None:
     Store.claim_due_deliveries = claim  # type: ignore[method-assign]
 
 
+def hold_ingest(seconds: float) -> None:
+    """Webhook transactions sleep ``seconds`` on the writer thread before they commit."""
+    from app.store.store import Store
+
+    original = Store._apply_updates
+
+    def apply_updates(self: Store, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        time.sleep(seconds)
+        return result
+
+    Store._apply_updates = apply_updates  # type: ignore[method-assign]
+
+
+def slow_history(seconds: float) -> None:
+    """The worker reads an invoice's history ``seconds`` later."""
+    from app.store.store import Store
+
+    original = Store.invoice_history
+
+    async def invoice_history(self: Store, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(seconds)
+        return await original(self, *args, **kwargs)
+
+    Store.invoice_history = invoice_history  # type: ignore[method-assign]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if os.environ.get(BREAK_VARIABLE) == "1":
         break_generic()
     if os.environ.get(CLAIM_DELAY_VARIABLE):
         slow_claims(float(os.environ[CLAIM_DELAY_VARIABLE]))
+    if os.environ.get(INGEST_HOLD_VARIABLE):
+        hold_ingest(float(os.environ[INGEST_HOLD_VARIABLE]))
+    if os.environ.get(HISTORY_DELAY_VARIABLE):
+        slow_history(float(os.environ[HISTORY_DELAY_VARIABLE]))
     from app.cli import main as relay_main
 
     return relay_main(argv)
