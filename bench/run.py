@@ -1,25 +1,30 @@
-"""The relay's benchmark, in one run: ingest, drain, burst, memory and start-up.
+"""The relay's benchmark, in one run: ingest, drain, burst, memory and start-up, on SQLite
+and on PostgreSQL (``--database sqlite|postgresql|both``, default both).
 
 Run it with ``bench/run`` (which checks for wrk and the venv first). Everything talks to
-127.0.0.1 only, every server is a process this script starts and stops by its pid, and every
-database lives in a temporary directory that is removed at the end (``--keep`` keeps it).
-The results overwrite ``bench/RESULTS.md``; bench/README.md explains each number.
+127.0.0.1 only, every server is a process this script starts and stops by its pid. Every relay
+gets a database of its own: a SQLite file in a temporary directory that is removed at the end,
+or a schema ``relay_bench_<random>`` on the PostgreSQL server (``--postgresql-url``), created
+before the relay starts and dropped with CASCADE once its phase is over (``--keep`` keeps
+both). The PostgreSQL server itself is never started, stopped or reconfigured. The results
+overwrite ``bench/RESULTS.md``; bench/README.md explains each number.
 
 Phases (one at a time, never two loads at once on this 2-core machine):
 
-1. Ingest: ``relay serve`` (RELAY_WORKER=false, fresh SQLite file) and a bare Starlette
-   endpoint, each loaded by wrk with pre-signed webhooks at 16 and 64 connections, the two
-   servers alternating so that both see the same machine; then the relay again at 64 with its
-   worker on (a variant). Peak RSS (VmHWM) of each relay process is read at the end of its
-   load; /readyz is timed from every relay start.
-2. Drain: 1,000 shipments registered, 10,000 events posted with the worker off, then
-   ``relay worker`` delivers them to a local VTEX stand-in (RELAY_VTEX_RATE_LIMIT=100000 so the
-   limiter is not what is measured); then a plain httpx loop PUTs the same bodies to the same
-   stand-in at the same concurrency (8).
+1. Ingest: ``relay serve`` (RELAY_WORKER=false, fresh database) and a bare Starlette
+   endpoint, each loaded by wrk with pre-signed webhooks at 16 and 64 connections, the
+   servers alternating so that all see the same machine (bare, relay on SQLite, relay on
+   PostgreSQL); then the relay again at 64 with its worker on (a variant), on each database.
+   Peak RSS (VmHWM) of each relay process is read at the end of its load; /readyz is timed
+   from every relay start.
+2. Drain, on each database: 1,000 shipments registered, 10,000 events posted with the worker
+   off, then ``relay worker`` delivers them to a local VTEX stand-in
+   (RELAY_VTEX_RATE_LIMIT=100000 so the limiter is not what is measured); then a plain httpx
+   loop PUTs the same bodies to the same stand-in at the same concurrency (8).
 3. Burst: ``relay serve`` with its worker on, 10 webhooks for each of 100 invoices posted at
    once in random order; PUTs per invoice once everything is delivered. Run with the limiter
-   out of the way (100000/s), then as variants with the default (50/s) and with the same
-   1,000 webhooks paced over 5 s.
+   out of the way (100000/s) on each database, then, on SQLite only, as variants with the
+   default (50/s) and with the same 1,000 webhooks paced over 5 s.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -46,14 +52,15 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -69,12 +76,18 @@ MAX_CONCURRENCY = 8
 DRAIN_RATE_LIMIT = 100_000
 DEFAULT_RATE_LIMIT = 50
 
-# (name, rate limit, seconds the 1,000 webhooks are spread over; 0: as fast as they go) of
-# each burst run; the first is the one the issue's target applies to, the others are variants.
+DATABASES = ("sqlite", "postgresql")
+LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+DEFAULT_POSTGRESQL_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+# (name, rate limit, seconds the 1,000 webhooks are spread over (0: as fast as they go), run on
+# PostgreSQL too) of each burst run; the first is the one the issue's target applies to, the
+# others are variants, run on SQLite only to keep the run short: what they show (the rate
+# limit and the coalescing window) is the worker's, not the database's.
 BURSTS = (
-    ("burst", DRAIN_RATE_LIMIT, 0.0),
-    ("burst-default-rate", DEFAULT_RATE_LIMIT, 0.0),
-    ("burst-spread-5s", DRAIN_RATE_LIMIT, 5.0),
+    ("burst", DRAIN_RATE_LIMIT, 0.0, True),
+    ("burst-default-rate", DEFAULT_RATE_LIMIT, 0.0, False),
+    ("burst-spread-5s", DRAIN_RATE_LIMIT, 5.0, False),
 )
 
 TARGET_INGEST_RATIO = 0.20
@@ -211,10 +224,20 @@ def clean_env() -> dict[str, str]:
 
 
 @dataclass
+class Store:
+    """One relay's database: a fresh SQLite file, or a fresh schema on the PostgreSQL server."""
+
+    kind: str  # "sqlite" or "postgresql"
+    url: str  # its RELAY_DATABASE_URL
+    path: Path | None = None  # SQLite: the file
+    schema: str = ""  # PostgreSQL: the schema, first on the search path of every connection
+
+
+@dataclass
 class Relay:
     proc: Proc
     url: str
-    db: Path
+    store: Store
     ready_s: float
 
 
@@ -222,21 +245,107 @@ class Bench:
     def __init__(self, tmp: Path, args: argparse.Namespace) -> None:
         self.tmp = tmp
         self.args = args
+        self.kinds: tuple[str, ...] = DATABASES if args.database == "both" else (args.database,)
         self.standin_url = ""
-        self.ready: dict[str, float] = {}
-        self.results: dict[str, Any] = {}
+        self.ready: dict[str, dict[str, float]] = {kind: {} for kind in DATABASES}
+        self.results: dict[str, dict[str, Any]] = {kind: {} for kind in DATABASES}
+        self.bare: dict[int, dict[str, Any]] = {}  # the ingest baseline, shared by both
+        self.payload_bytes = 0.0
         self.errors: dict[str, str] = {}
         self.source = ""  # PYTHONPATH of the relay processes: a snapshot of --rev, or "" (tree)
         self.code = ""  # what was measured, for the report
         self.settings = ""  # the relay's delivery settings, as its Settings reads them
+        self.postgresql = ""  # the server's version and settings, for the report
+        self.postmaster: int | None = None  # its pid, when it runs on this machine
+        self.schemas: list[str] = []  # created by this run and not dropped yet
+        self.kept_schemas: list[str] = []
+
+    @contextlib.contextmanager
+    def failure(self, key: str) -> Iterator[None]:
+        """A failed run is reported under ``key``; the others still run."""
+        try:
+            yield
+        except Exception as error:
+            say(f"{key} failed: {error}")
+            self.errors[key] = self.errors.get(key, "") + "".join(traceback.format_exception(error))
+
+    # -- databases ---------------------------------------------------------------------------
+
+    def probe_postgresql(self) -> None:
+        """Check the server answers; note its version and settings, and its postmaster's pid."""
+        url = self.args.postgresql_url
+        try:
+            with pg_connect(url) as conn:
+                version = one(conn, "SHOW server_version")[0]
+                names = (
+                    "synchronous_commit",
+                    "fsync",
+                    "full_page_writes",
+                    "wal_sync_method",
+                    "shared_buffers",
+                    "max_wal_size",
+                )
+                rows = conn.execute(
+                    "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)",
+                    [list(names)],
+                ).fetchall()
+                backend = one(conn, "SELECT pg_backend_pid()")[0]
+                self.postmaster = parent_pid(backend)
+        except psycopg.Error as error:
+            raise SystemExit(
+                f"bench: cannot reach PostgreSQL at {url} ({error}); give another "
+                "--postgresql-url, or run --database sqlite"
+            ) from None
+        values = {name: pg_setting(setting, unit) for name, setting, unit in rows}
+        where = urlsplit(url)
+        self.postgresql = (
+            f"PostgreSQL {version} at {where.hostname}:{where.port or 5432} ("
+            + ", ".join(f"{name}={values[name]}" for name in names if name in values)
+            + "), as it runs: the bench changes none of its settings"
+        )
+
+    def postgres_cpu(self) -> float:
+        return postgres_cpu_seconds(self.postmaster)
+
+    def new_store(self, kind: str, workdir: Path) -> Store:
+        if kind == "sqlite":
+            path = workdir / "relay.db"
+            return Store(kind, f"sqlite:///{path}", path=path)
+        url = self.args.postgresql_url
+        schema = "relay_bench_" + uuid.uuid4().hex[:12]
+        with pg_connect(url) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        self.schemas.append(schema)
+        separator = "&" if "?" in url else "?"
+        options = quote(f"-csearch_path={schema}")
+        return Store(kind, f"{url}{separator}options={options}", schema=schema)
+
+    def drop_schemas(self) -> None:
+        """Drop the schemas created so far (their relays are stopped by then); ``--keep``
+        keeps them, and the report names them."""
+        if not self.schemas:
+            return
+        if self.args.keep:
+            self.kept_schemas += self.schemas
+            self.schemas.clear()
+            return
+        try:
+            with pg_connect(self.args.postgresql_url) as conn:
+                conn.execute("SET lock_timeout = '10s'")
+                while self.schemas:
+                    schema = self.schemas[-1]
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                    self.schemas.pop()
+        except psycopg.Error as error:
+            say(f"could not drop the schemas {', '.join(self.schemas)}: {error}")
 
     # -- servers -----------------------------------------------------------------------------
 
-    def relay_env(self, db: Path, **settings: str) -> dict[str, str]:
+    def relay_env(self, store: Store, **settings: str) -> dict[str, str]:
         return (
             clean_env()
             | {
-                "RELAY_DATABASE_URL": f"sqlite:///{db}",
+                "RELAY_DATABASE_URL": store.url,
                 "RELAY_CARRIERS__GENERIC__SECRET": SECRET,
                 "RELAY_ADMIN_TOKEN": ADMIN_TOKEN,
                 "RELAY_VTEX_BASE_URL": self.standin_url,
@@ -255,7 +364,8 @@ class Bench:
 
     def relay_settings(self) -> str:
         """The delivery settings the relay processes run with (the relay's own Settings)."""
-        env = self.relay_env(self.tmp / "settings.db", RELAY_WORKER="false")
+        store = Store("sqlite", f"sqlite:///{self.tmp / 'settings.db'}")
+        env = self.relay_env(store, RELAY_WORKER="false")
         code = (
             "import json; from app.settings import Settings; s = Settings(); "
             "print(json.dumps({k: str(v) for k, v in s.model_dump().items() "
@@ -277,22 +387,27 @@ class Bench:
         values.pop("vtex_base_url", None)
         return ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
 
-    def start_relay(self, name: str, **settings: str) -> Relay:
-        """``relay serve`` on a fresh database in its own directory (so no stray .env is read)."""
-        workdir = self.tmp / name
-        db = workdir / "relay.db"
+    def start_relay(self, kind: str, name: str, **settings: str) -> Relay:
+        """``relay serve`` on a fresh database, in its own directory (so no stray .env is read)."""
+        workdir = self.tmp / f"{kind}-{name}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        store = self.new_store(kind, workdir)
         port = free_port()
         proc = Proc(
-            name,
+            f"{kind}-{name}",
             [str(RELAY), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            self.relay_env(db, **settings),
+            self.relay_env(store, **settings),
             workdir,
         )
         url = f"http://127.0.0.1:{port}"
-        ready = wait_until_ok(proc, url + "/readyz")
-        self.ready[name] = ready
-        say(f"{name}: relay serve pid {proc.pid} ready in {ready:.2f}s")
-        return Relay(proc, url, db, ready)
+        try:
+            ready = wait_until_ok(proc, url + "/readyz")
+        except Exception:
+            proc.stop()
+            raise
+        self.ready[kind][name] = ready
+        say(f"{kind}-{name}: relay serve pid {proc.pid} ready in {ready:.2f}s")
+        return Relay(proc, url, store, ready)
 
     def start_uvicorn(self, name: str, module: str, health: str) -> tuple[Proc, str]:
         """A Starlette app of bench/ under uvicorn, configured as ``relay serve`` runs its app
@@ -338,13 +453,16 @@ class Bench:
         duration, warmup = self.args.duration, self.args.warmup
         requests_per_run = self.args.ingest_requests
         for connections in (16, 64):
-            # Fresh timestamps for each pair of runs: the relay allows 5 minutes.
+            # Fresh timestamps for each round of runs: the relay allows 5 minutes.
             stamp = int(time.time())
             warm_file = self.tmp / f"warmup-{connections}.tsv"
             run_file = self.tmp / f"requests-{connections}.tsv"
-            warm_sizes = write_ingest_requests(warm_file, f"W{connections}X", 3_000, stamp)
+            # Enough for the relay's warm-up never to run out (a replayed request would store
+            # duplicates): 2,500 a second of warm-up, twice what it takes today.
+            warm_count = 2_500 * max(warmup, 1)
+            warm_sizes = write_ingest_requests(warm_file, f"W{connections}X", warm_count, stamp)
             sizes = write_ingest_requests(run_file, f"M{connections}X", requests_per_run, stamp)
-            self.results["payload_bytes"] = statistics.mean(sizes)
+            self.payload_bytes = statistics.mean(sizes)
             say(
                 f"ingest c={connections}: {requests_per_run} signed webhooks "
                 f"(mean body {statistics.mean(sizes):.0f} B, {len(warm_sizes)} more to warm up)"
@@ -354,44 +472,71 @@ class Bench:
             try:
                 target = bare_url + "/webhooks/generic"
                 run_wrk(target, connections, warmup, warm_file)
+                before = process_cpu_seconds(bare.pid)
                 result = run_wrk(target, connections, duration, run_file)
-                self.results[f"bare_{connections}"] = result
+                result["server_cpu_s"] = process_cpu_seconds(bare.pid) - before
+                self.bare[connections] = result
                 say(f"ingest c={connections}: bare {describe_wrk(result)}")
             finally:
                 bare.stop()
 
-            self.ingest_relay(f"relay_{connections}", connections, warm_file, run_file)
+            # Each database gets a fresh relay and the very same requests, right after the
+            # bare run: the servers alternate, so that all see the same machine.
+            for kind in self.kinds:
+                with self.failure(f"ingest {kind}"):
+                    self.ingest_relay(
+                        kind, f"relay_{connections}", connections, warm_file, run_file
+                    )
             if connections == 64:
                 # The same load on the production shape: the worker on, delivering to the
                 # stand-in with the default rate limit and coalescing window. No target.
-                self.standin("/_bench/reset", "POST")
-                self.ingest_relay(
-                    "relay_64_worker", connections, warm_file, run_file, RELAY_WORKER="true"
-                )
-                self.results["relay_64_worker"]["puts"] = self.standin("/_bench/stats")["puts"]
+                for kind in self.kinds:
+                    with self.failure(f"ingest {kind}"):
+                        self.standin("/_bench/reset", "POST")
+                        self.ingest_relay(
+                            kind,
+                            "relay_64_worker",
+                            connections,
+                            warm_file,
+                            run_file,
+                            RELAY_WORKER="true",
+                        )
+                        puts = self.standin("/_bench/stats")["puts"]
+                        self.results[kind]["relay_64_worker"]["puts"] = puts
 
     def ingest_relay(
-        self, key: str, connections: int, warm_file: Path, run_file: Path, **settings: str
+        self,
+        kind: str,
+        key: str,
+        connections: int,
+        warm_file: Path,
+        run_file: Path,
+        **settings: str,
     ) -> None:
         """One ``relay serve`` on a fresh database: warm-up, measured wrk run, VmHWM, checks."""
         duration, warmup = self.args.duration, self.args.warmup
         settings = {"RELAY_WORKER": "false", **settings}
-        relay = self.start_relay(key.replace("_", "-").replace("relay", "ingest-relay"), **settings)
+        name = key.replace("_", "-").replace("relay", "ingest-relay")
+        relay = self.start_relay(kind, name, **settings)
         try:
             check_signed_post(relay.url, run_file)
             target = relay.url + "/webhooks/generic"
             warm = run_wrk(target, connections, warmup, warm_file)
+            relay_before, pg_before = process_cpu_seconds(relay.proc.pid), self.postgres_cpu()
             result = run_wrk(target, connections, duration, run_file)
+            result["server_cpu_s"] = process_cpu_seconds(relay.proc.pid) - relay_before
+            result["postgres_cpu_s"] = self.postgres_cpu() - pg_before
             result["vmhwm_kib"] = relay.proc.status_kib("VmHWM")
             result["vmrss_kib"] = relay.proc.status_kib("VmRSS")
             result["ready_s"] = relay.ready_s
             relay.proc.stop()
-            result["db"] = ingest_db_counts(relay.db)
+            result["db"] = ingest_db_counts(relay.store)
             result["sent"] = warm["requests"] + result["requests"] + 1
+            result["warm_wraps"] = warm["wraps"]
             result["log_problems"] = relay.proc.log_problems()
-            self.results[key] = result
+            self.results[kind][key] = result
             say(
-                f"ingest c={connections} ({key}): relay {describe_wrk(result)}, "
+                f"ingest c={connections} ({kind} {key}): relay {describe_wrk(result)}, "
                 f"VmHWM {result['vmhwm_kib'] / 1024:.1f} MiB"
             )
         finally:
@@ -399,10 +544,10 @@ class Bench:
 
     # -- phase 2: drain ----------------------------------------------------------------------
 
-    def drain(self) -> None:
+    def drain(self, kind: str) -> None:
         invoices = self.args.drain_invoices
         per_invoice = 10
-        relay = self.start_relay("drain-ingest", RELAY_WORKER="false")
+        relay = self.start_relay(kind, "drain-ingest", RELAY_WORKER="false")
         shipments = [drain_shipment(i) for i in range(invoices)]
         try:
             started = time.monotonic()
@@ -414,14 +559,15 @@ class Bench:
             posted_s = time.monotonic() - started
         finally:
             relay.proc.stop()
-        with read_only(relay.db) as db:
+        with read_only(relay.store) as db:
             stored_events = db.execute("SELECT count(*) FROM events").fetchone()[0]
             pending = db.execute(
                 "SELECT count(*) FROM deliveries WHERE state = 'pending'"
             ).fetchone()[0]
         say(
-            f"drain: {invoices} shipments registered in {registered_s:.1f}s, {stored_events} "
-            f"events in {len(bodies)} webhooks posted in {posted_s:.1f}s; {pending} pending"
+            f"drain {kind}: {invoices} shipments registered in {registered_s:.1f}s, "
+            f"{stored_events} events in {len(bodies)} webhooks posted in {posted_s:.1f}s; "
+            f"{pending} pending"
         )
         if stored_events != invoices * per_invoice or pending != invoices:
             raise RuntimeError(
@@ -431,22 +577,24 @@ class Bench:
 
         # A delivery queued by new events may wait (a coalescing window) before it is due;
         # start the worker once all are due, so that the drain is not timed waiting for them.
-        waited = wait_until_due(relay.db)
+        waited = wait_until_due(relay.store)
         self.standin("/_bench/reset", "POST")
-        workdir = self.tmp / "drain-worker"
+        pg_before = self.postgres_cpu()
         worker = Proc(
-            "drain-worker",
+            f"{kind}-drain-worker",
             [str(RELAY), "worker"],
             self.relay_env(
-                relay.db,
+                relay.store,
                 RELAY_VTEX_RATE_LIMIT=str(DRAIN_RATE_LIMIT),
                 RELAY_WORKER_POLL_INTERVAL="1s",
             ),
-            workdir,
+            self.tmp / f"{kind}-drain-worker",
         )
         try:
-            done_at = wait_all_delivered(relay.db, invoices, worker, timeout=180)
+            done_at = wait_all_delivered(relay.store, invoices, worker, timeout=180)
             hwm = worker.status_kib("VmHWM")
+            worker_cpu = process_cpu_seconds(worker.pid)
+            pg_cpu = self.postgres_cpu() - pg_before
         finally:
             code = worker.stop()
         stats = self.standin("/_bench/stats")
@@ -458,6 +606,8 @@ class Bench:
         result = {
             "invoices": invoices,
             "events": invoices * per_invoice,
+            "registered_s": registered_s,
+            "posted_s": posted_s,
             "puts": stats["puts"],
             "bad": stats["bad"],
             "puts_per_invoice": stats["puts"] / invoices,
@@ -469,17 +619,19 @@ class Bench:
             "events_per_s": invoices * per_invoice / drain_s,
             "puts_per_s": stats["puts"] / drain_s,
             "worker_vmhwm_kib": hwm,
+            "worker_cpu_s": worker_cpu,
+            "postgres_cpu_s": pg_cpu,
             "worker_exit": code,
             "waited_due_s": waited,
             "log_problems": worker.log_problems(),
         }
         say(
-            f"drain: {stats['puts']} PUTs in {drain_s:.2f}s after the first one: "
+            f"drain {kind}: {stats['puts']} PUTs in {drain_s:.2f}s after the first one: "
             f"{result['puts_per_s']:.0f} PUT/s, {result['events_per_s']:.0f} events/s"
         )
 
         # The baseline: the same bodies, the same stand-in, the same concurrency, plain httpx.
-        with read_only(relay.db) as db:
+        with read_only(relay.store) as db:
             sent = [
                 (row[0], row[1], json.loads(row[2]))
                 for row in db.execute(
@@ -502,12 +654,12 @@ class Bench:
             len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
             for _, _, body in sent
         )
-        say(f"drain: plain httpx loop {result['baseline_puts_per_s']:.0f} PUT/s")
-        self.results["drain"] = result
+        say(f"drain {kind}: plain httpx loop {result['baseline_puts_per_s']:.0f} PUT/s")
+        self.results[kind]["drain"] = result
 
     # -- phase 3: burst ----------------------------------------------------------------------
 
-    def burst(self, name: str, rate_limit: int, spread_s: float) -> None:
+    def burst(self, kind: str, name: str, rate_limit: int, spread_s: float) -> None:
         """10 webhooks for each of 100 invoices, shuffled, 64 in flight, the worker running.
 
         Shuffled, an invoice's 10 webhooks arrive spread over the whole burst. ``spread_s``
@@ -516,6 +668,7 @@ class Bench:
         """
         invoices, per_invoice = 100, 10
         relay = self.start_relay(
+            kind,
             name,
             RELAY_WORKER="true",
             RELAY_VTEX_RATE_LIMIT=str(rate_limit),
@@ -529,7 +682,7 @@ class Bench:
             started = time.monotonic()
             asyncio.run(post_webhooks(relay.url, bodies, concurrency=64, spread_s=spread_s))
             posted_s = time.monotonic() - started
-            done_at = wait_all_delivered(relay.db, invoices, relay.proc, timeout=120)
+            done_at = wait_all_delivered(relay.store, invoices, relay.proc, timeout=120)
             hwm = relay.proc.status_kib("VmHWM")
         finally:
             relay.proc.stop()
@@ -557,12 +710,12 @@ class Bench:
             "log_problems": relay.proc.log_problems(),
         }
         say(
-            f"{name} (rate limit {rate_limit}/s): {stats['puts']} PUTs for "
+            f"{name} {kind} (rate limit {rate_limit}/s): {stats['puts']} PUTs for "
             f"{invoices} invoices = {result['puts_per_invoice']:.2f} per invoice "
             f"(max {result['max_puts']}); "
             f"posted in {posted_s:.1f}s"
         )
-        self.results[name] = result
+        self.results[kind][name] = result
 
 
 # -- payloads -------------------------------------------------------------------------------
@@ -876,34 +1029,61 @@ def describe_wrk(result: dict[str, Any]) -> str:
 # -- database (read-only) -------------------------------------------------------------------
 
 
+def one(conn: Any, sql: str) -> tuple[Any, ...]:
+    """The one row a query answers (sqlite3 and psycopg connections alike)."""
+    row = conn.execute(sql).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql!r}")
+    return tuple(row)
+
+
+def pg_connect(url: str) -> psycopg.Connection[Any]:
+    """A connection to the PostgreSQL server, in autocommit (each statement sees the latest)."""
+    return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+
 @contextlib.contextmanager
-def read_only(db: Path) -> Any:
-    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
-    try:
-        yield connection
-    finally:
-        connection.close()
+def read_only(store: Store) -> Iterator[Any]:
+    """A read-only connection to a relay's database: SQLite's ``mode=ro``, or a PostgreSQL
+    session whose transactions are all read-only, on the relay's schema. Both answer
+    ``execute(sql)`` with a cursor, and every statement sees the latest commit."""
+    if store.kind == "sqlite":
+        connection = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            yield connection
+        finally:
+            connection.close()
+        return
+    with pg_connect(store.url) as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        yield conn
 
 
-def ingest_db_counts(db: Path) -> dict[str, int]:
-    with read_only(db) as conn:
+def ingest_db_counts(store: Store) -> dict[str, int]:
+    with read_only(store) as conn:
         webhooks, new, dup = conn.execute(
             "SELECT count(*), coalesce(sum(new_events), 0), coalesce(sum(duplicate_events), 0) "
             "FROM webhooks WHERE state = 'accepted'"
         ).fetchone()
         deliveries = conn.execute("SELECT count(*) FROM deliveries").fetchone()[0]
-    return {"webhooks": webhooks, "new_events": new, "duplicates": dup, "deliveries": deliveries}
+    return {
+        "webhooks": int(webhooks),
+        "new_events": int(new),
+        "duplicates": int(dup),
+        "deliveries": int(deliveries),
+    }
 
 
-def wait_until_due(db: Path) -> float:
-    """Sleep until every open delivery's ``next_attempt_at`` (stored as UTC) has passed."""
-    with read_only(db) as conn:
+def wait_until_due(store: Store) -> float:
+    """Sleep until every open delivery's ``next_attempt_at`` (UTC) has passed."""
+    with read_only(store) as conn:
         latest = conn.execute(
             "SELECT max(next_attempt_at) FROM deliveries WHERE state IN ('pending', 'retrying')"
         ).fetchone()[0]
     if latest is None:
         return 0.0
-    due = datetime.fromisoformat(str(latest))
+    # SQLite gives the stored text (naive, UTC); PostgreSQL a timestamptz (aware).
+    due = latest if isinstance(latest, datetime) else datetime.fromisoformat(str(latest))
     due = due.replace(tzinfo=UTC) if due.tzinfo is None else due
     wait = (due - datetime.now(UTC)).total_seconds() + 0.05
     if wait > 0:
@@ -911,11 +1091,11 @@ def wait_until_due(db: Path) -> float:
     return max(wait, 0.0)
 
 
-def wait_all_delivered(db: Path, invoices: int, proc: Proc, timeout: float) -> float:
+def wait_all_delivered(store: Store, invoices: int, proc: Proc, timeout: float) -> float:
     """Poll ``deliveries`` every 20 ms until no delivery is open and every invoice has been
     delivered; the monotonic time at which that was first seen."""
     deadline = time.monotonic() + timeout
-    with read_only(db) as conn:
+    with read_only(store) as conn:
         while time.monotonic() < deadline:
             if not proc.alive():
                 raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
@@ -931,6 +1111,52 @@ def wait_all_delivered(db: Path, invoices: int, proc: Proc, timeout: float) -> f
                 raise RuntimeError(f"{dead[0]} deliveries are dead:\n{proc.tail()}")
             time.sleep(0.02)
     raise RuntimeError(f"deliveries not all delivered within {timeout}s:\n{proc.tail()}")
+
+
+def pg_setting(setting: str, unit: str | None) -> str:
+    """A pg_settings value as SHOW prints it, for the usual units (8kB pages, MB)."""
+    if unit == "8kB":
+        return f"{int(setting) * 8 // 1024}MB"
+    return setting + (unit or "") if unit in ("MB", "kB", "s", "ms") else setting
+
+
+# -- CPU time (/proc) -----------------------------------------------------------------------
+
+
+def proc_stat(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` from field 3 (state) on: field n is at index n - 3."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def parent_pid(pid: int) -> int | None:
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        return int(proc_stat(pid)[1])
+    return None
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 if it is gone)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        stat = proc_stat(pid)
+        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def postgres_cpu_seconds(postmaster: int | None) -> float:
+    """CPU time of the whole PostgreSQL server: the postmaster with the children it has reaped
+    (ended backends), plus every live child (backends, WAL writer, checkpointer...). It
+    counts every client's queries, not only the relay's. 0 when the server is not local."""
+    if postmaster is None:
+        return 0.0
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = proc_stat(int(entry.name))
+            if int(entry.name) == postmaster or int(stat[1]) == postmaster:
+                ticks += sum(int(x) for x in stat[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -1016,18 +1242,24 @@ def verdict(ok: bool | None) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def render(
-    bench: Bench, started: datetime, wall_s: float, load_before: str, others_cpu_s: float
-) -> str:
-    r = bench.results
+def error_of(bench: Bench, *keys: str) -> str:
+    """The last line of the first error recorded under one of ``keys``."""
+    for key in keys:
+        if key in bench.errors:
+            lines = bench.errors[key].strip().splitlines()
+            return "error: " + (lines[-1] if lines else "?")
+    return "not measured"
+
+
+def table(bench: Bench, kind: str) -> Report:
+    """The results of one database, one row a measure."""
+    r = bench.results[kind]
     report = Report()
     for connections in (16, 64):
-        relay, bare = r.get(f"relay_{connections}"), r.get(f"bare_{connections}")
+        relay, bare = r.get(f"relay_{connections}"), bench.bare.get(connections)
         if relay is None or bare is None:
-            error = bench.errors.get("ingest", "not measured")
-            report.add(
-                f"Ingest, {connections} connections", f"error: {error}", "", "", "", verdict(False)
-            )
+            error = error_of(bench, f"ingest {kind}", "ingest")
+            report.add(f"Ingest, {connections} conns", error, "", "", "", verdict(False))
             continue
         ratio = relay["rps"] / bare["rps"]
         clean = relay["failed"] == 0
@@ -1056,7 +1288,7 @@ def render(
             f"≤ {TARGET_INGEST_P99_MS:.0f} ms" if target_rps else "(no target)",
             verdict(relay["p99_ms"] <= TARGET_INGEST_P99_MS and clean) if target_rps else "—",
         )
-    on, bare = r.get("relay_64_worker"), r.get("bare_64")
+    on, bare = r.get("relay_64_worker"), bench.bare.get(64)
     if on is not None and bare is not None:
         report.add(
             "Ingest req/s, 64 conns, worker on (variant)",
@@ -1069,18 +1301,11 @@ def render(
         )
     drain = r.get("drain")
     if drain is None:
-        report.add(
-            "Drain",
-            f"error: {bench.errors.get('drain', 'not measured')}",
-            "",
-            "",
-            "",
-            verdict(False),
-        )
+        report.add("Drain", error_of(bench, f"drain {kind}"), "", "", "", verdict(False))
     else:
         ratio = drain["puts_per_s"] / drain["baseline_puts_per_s"]
         report.add(
-            "Drain PUT/s (1,000 invoices)",
+            f"Drain PUT/s ({drain['invoices']:,} invoices)",
             f"{drain['puts_per_s']:.0f} PUT/s",
             f"{drain['baseline_puts_per_s']:.0f} PUT/s (plain httpx loop)",
             f"{ratio:.1%}",
@@ -1088,7 +1313,7 @@ def render(
             verdict(ratio >= TARGET_DRAIN_RATIO),
         )
         report.add(
-            "Drain events/s (10,000 events)",
+            f"Drain events/s ({drain['events']:,} events)",
             f"{drain['events_per_s']:.0f} events/s",
             f"{drain['baseline_puts_per_s'] * 10:.0f} (httpx PUT/s x 10 events)",
             f"{ratio:.1%}",
@@ -1103,15 +1328,17 @@ def render(
             "(no target)",
             "—",
         )
-    for index, (name, rate, spread) in enumerate(BURSTS):
+    for index, (name, rate, spread, everywhere) in enumerate(BURSTS):
+        if kind != "sqlite" and not everywhere:
+            continue
         burst = r.get(name)
         primary = index == 0
         label = f"Burst PUTs per invoice (rate limit {rate}/s" + (
             f", spread over {spread:.0f} s)" if spread else ")"
         )
         if burst is None:
-            error = bench.errors.get(name, "not measured")
-            report.add(label, f"error: {error}", "", "", "", verdict(False) if primary else "—")
+            error = error_of(bench, f"{name} {kind}")
+            report.add(label, error, "", "", "", verdict(False) if primary else "—")
             continue
         ok = burst["puts_per_invoice"] <= TARGET_BURST_PUTS and burst["incomplete_last_put"] == 0
         report.add(
@@ -1143,21 +1370,55 @@ def render(
         )
     else:
         report.add("Peak RSS", "not measured", "", "", "", verdict(False))
-    if bench.ready:
-        worst_name = max(bench.ready, key=lambda k: bench.ready[k])
-        worst = bench.ready[worst_name]
+    ready = bench.ready[kind]
+    if ready:
+        worst_name = max(ready, key=lambda k: ready[k])
+        worst = ready[worst_name]
         report.add(
             "Start to /readyz 200 (worst start)",
             f"{worst:.2f} s ({worst_name})",
-            f"median {statistics.median(bench.ready.values()):.2f} s of {len(bench.ready)} starts",
+            f"median {statistics.median(ready.values()):.2f} s of {len(ready)} starts",
             "—",
             f"≤ {TARGET_READY_S:.0f} s",
             verdict(worst <= TARGET_READY_S),
         )
     else:
         report.add("Start to /readyz", "not measured", "", "", "", verdict(False))
+    return report
 
+
+def render(
+    bench: Bench,
+    started: datetime,
+    wall_s: float,
+    load_before: str,
+    others_cpu_s: float,
+    postgres_cpu_s: float,
+) -> str:
     info = machine()
+    cores = os.cpu_count() or 1
+    databases = []
+    if "sqlite" in bench.kinds:
+        databases.append(
+            f"SQLite {sqlite3.sqlite_version}: a fresh file in /tmp per relay (WAL, "
+            "synchronous=FULL)"
+        )
+    if "postgresql" in bench.kinds:
+        databases.append(f"{bench.postgresql}; a fresh schema per relay, dropped afterwards")
+    load = (
+        f"- Load average before / after: {load_before} / {loadavg()}; other processes used "
+        f"{others_cpu_s:.0f} CPU-seconds during the run "
+        f"({others_cpu_s / (wall_s * cores):.0%} of the machine)"
+    )
+    if "postgresql" in bench.kinds:
+        load += (
+            f", besides the PostgreSQL server's {postgres_cpu_s:.0f} CPU-seconds "
+            "(the relay's queries, and any other client's)"
+            if bench.postmaster
+            else " (the PostgreSQL server is not on this machine: its CPU time is not known)"
+        )
+    if others_cpu_s > 0.05 * wall_s * cores:
+        load += " — the machine was not quiet, compare ratios rather than absolute numbers"
     lines = [
         "# Benchmark results",
         "",
@@ -1165,28 +1426,41 @@ def render(
         f"- Code measured: {bench.code}",
         f"- Machine: {info['cpu']}; kernel {info['kernel']}; Python {info['python']}; "
         f"{info['wrk']}; uvicorn {info['uvicorn']}, starlette {info['starlette']}, "
-        f"httpx {info['httpx']}",
+        f"httpx {info['httpx']}, psycopg {psycopg.__version__}",
+        "- Databases: " + "; ".join(databases),
         f"- Relay settings (the relay's defaults plus the bench's environment; each phase "
         f"overrides a few, as said below): {bench.settings}",
-        f"- Load average before / after: {load_before} / {loadavg()}; other processes used "
-        f"{others_cpu_s:.0f} CPU-seconds during the run "
-        f"({others_cpu_s / (wall_s * (os.cpu_count() or 1)):.0%} of the machine)"
-        + (
-            " — the machine was not quiet, compare ratios rather than absolute numbers"
-            if others_cpu_s > 0.05 * wall_s * (os.cpu_count() or 1)
-            else ""
-        ),
+        load,
         f"- Command: `bench/run{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`",
-        "",
-        "| measure | result | baseline | ratio | target | met? |",
-        "|---|---|---|---|---|---|",
     ]
-    for row in report.rows:
-        cells = [row.measure, row.result, row.baseline, row.ratio, row.target, row.met]
-        text = " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells)
-        lines.append(f"| {text} |")
+    if bench.kept_schemas:
+        lines.append(
+            "- Kept (--keep) on PostgreSQL: schemas "
+            + ", ".join(f"`{s}`" for s in bench.kept_schemas)
+            + " (drop them with `DROP SCHEMA … CASCADE`)"
+        )
+    for kind in bench.kinds:
+        lines += ["", f"## {LABELS[kind]}", ""]
+        if kind != "sqlite":
+            lines += [
+                "The burst variants (default rate limit, burst spread over 5 s) run on SQLite "
+                "only, to keep the run short: what they show is the worker's rate limit and "
+                "coalescing window, not the database.",
+                "",
+            ]
+        lines += [
+            "| measure | result | baseline | ratio | target | met? |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in table(bench, kind).rows:
+            cells = [row.measure, row.result, row.baseline, row.ratio, row.target, row.met]
+            text = " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells)
+            lines.append(f"| {text} |")
     lines += ["", "## How it was measured", ""]
-    lines += details(bench)
+    lines += method(bench)
+    for kind in bench.kinds:
+        lines += ["", f"### {LABELS[kind]}: the numbers behind the table", ""]
+        lines += numbers(bench, kind)
     if bench.errors:
         lines += ["", "## Errors", ""]
         for phase, error in bench.errors.items():
@@ -1194,23 +1468,74 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def details(bench: Bench) -> list[str]:
-    r, a = bench.results, bench.args
-    out = [
+def method(bench: Bench) -> list[str]:
+    a = bench.args
+    where = {
+        "sqlite": "a fresh SQLite file in /tmp (WAL, synchronous=FULL)",
+        "postgresql": "a fresh schema of the PostgreSQL server (first on the search path)",
+    }
+    stores = " or ".join(where[kind] for kind in bench.kinds)
+    names = [LABELS[kind] for kind in bench.kinds]
+    order = ", ".join(
+        [
+            "bare 16",
+            *(f"relay 16 on {name}" for name in names),
+            "bare 64",
+            *(f"relay 64 on {name}" for name in names),
+            *(f"relay 64 with its worker on, on {name}" for name in names),
+        ]
+    )
+    return [
         f"- Ingest: wrk, 1 thread, {a.duration} s per run after a {a.warmup} s warm-up at the "
         "same connection count, `--timeout 10s`; bench/sign.lua replays webhooks signed "
         "beforehand (Standard Webhooks, fresh timestamps, distinct `webhook-id`, 6 new events "
-        "each, 4 webhooks per tracking number, each naming its invoice), mean body "
-        f"{r.get('payload_bytes', 0):.0f} bytes. `relay serve` runs with RELAY_WORKER=false "
-        "(ingest only: each webhook still registers its shipment and queues a delivery), "
-        "on a fresh SQLite file in /tmp (WAL, synchronous=FULL), log to a file. The bare "
-        "endpoint is Starlette under the same uvicorn (uvloop, httptools, one process), no "
-        "access log. Bare and relay alternate (bare 16, relay 16, bare 64, relay 64, then "
-        "relay 64 with its worker on). "
-        "Latency is wrk's (closed loop: each connection waits for its answer).",
+        "each, 4 webhooks per tracking number, each naming its invoice)"
+        + (f", mean body {bench.payload_bytes:.0f} bytes" if bench.payload_bytes else "")
+        + ". `relay serve` runs with RELAY_WORKER=false "
+        f"(ingest only: each webhook still registers its shipment and queues a delivery), on "
+        f"{stores}, log to a file. The bare endpoint is Starlette under the same uvicorn "
+        "(uvloop, httptools, one process), no access log; one bare run per connection count "
+        + ("is the baseline of both databases" if len(names) > 1 else "is the baseline")
+        + f". Order: {order}. Latency is wrk's (closed loop: each connection waits for its "
+        "answer). CPU-seconds are the server process's"
+        + (
+            ", and the PostgreSQL server's (all its processes),"
+            if "postgresql" in bench.kinds
+            else ""
+        )
+        + " during the measured run.",
+        f"- Drain: {a.drain_invoices} shipments registered with PUT /shipments, then one "
+        f"webhook of 10 events per tracking number posted with RELAY_WORKER=false "
+        f"({a.drain_invoices * 10} events, {a.drain_invoices} pending deliveries). Then "
+        f"`relay worker` on the same database, RELAY_VTEX_MAX_CONCURRENCY={MAX_CONCURRENCY}, "
+        f"**RELAY_VTEX_RATE_LIMIT={DRAIN_RATE_LIMIT}** (so the limiter is not what is "
+        "measured), PUTting to the stand-in (bench/vtex_standin.py: Starlette under uvicorn, "
+        "its own process, 200 with `{date, orderId, receipt}`). Time: from the first PUT the "
+        "stand-in saw to the moment a read-only poll (every 20 ms) of `deliveries` found "
+        "every invoice delivered. Baseline, measured right after each drain: asyncio (no "
+        f"uvloop, like `relay worker`), one httpx.AsyncClient with {MAX_CONCURRENCY} "
+        f"connections, {MAX_CONCURRENCY} tasks PUTting the bodies the relay sent "
+        f"({a.baseline_rounds} rounds after 100 to warm up, `json=` as the relay does) to the "
+        "same stand-in.",
+        f"- Burst: `relay serve` with its worker on (concurrency {MAX_CONCURRENCY}), 100 "
+        "shipments registered, then 1,000 webhooks (10 per invoice, one new event each) in a "
+        "shuffled order (an invoice's 10 spread over the whole burst), posted over 64 "
+        "keep-alive connections; PUTs per invoice once every invoice is delivered (a "
+        "read-only poll of `deliveries`, every 20 ms). The variants (default rate limit; "
+        "paced over 5 s) run on SQLite only.",
+        "- Start-up: from the `relay serve` process start (fresh database, migration "
+        "included) to the first 200 of /readyz, polled every 5 ms.",
+        "- Peak RSS: `VmHWM` of the `relay serve` process (/proc/<pid>/status), read right "
+        "after its measured wrk run, before it is stopped; 1 MiB = 1024 KiB.",
     ]
+
+
+def numbers(bench: Bench, kind: str) -> list[str]:
+    r = bench.results[kind]
+    postgres = kind == "postgresql"
+    out = []
     for c, key in ((16, "relay_16"), (64, "relay_64"), (64, "relay_64_worker")):
-        relay, bare = r.get(key), r.get(f"bare_{c}")
+        relay, bare = r.get(key), bench.bare.get(c)
         if relay and bare:
             db = relay["db"]
             shape = (
@@ -1219,53 +1544,60 @@ def details(bench: Bench) -> list[str]:
                 if key.endswith("worker")
                 else f"{c} conns"
             )
+            per_request = 1000 / max(relay["requests"], 1)
+            cpu = (
+                f"CPU in the {bench.args.duration} s: relay {relay['server_cpu_s']:.1f} s "
+                f"({relay['server_cpu_s'] * per_request:.2f} ms a request)"
+            )
+            if bench.postmaster and postgres:
+                cpu += (
+                    f", PostgreSQL server {relay['postgres_cpu_s']:.1f} s "
+                    f"({relay['postgres_cpu_s'] * per_request:.2f} ms a request)"
+                )
+            cpu += f", bare {bare['server_cpu_s']:.1f} s"
+            if bench.postmaster and not postgres:
+                cpu += (
+                    f"; PostgreSQL server, not used by this run (other clients): "
+                    f"{relay['postgres_cpu_s']:.1f} s"
+                )
             out.append(
-                f"  - {shape}: relay {describe_wrk(relay)}; bare {describe_wrk(bare)}; relay "
-                f"p90 {relay['latency_us']['p90'] / 1000:.1f} ms, max "
-                f"{relay['latency_us']['max'] / 1000:.1f} ms. Database afterwards: "
-                f"{db['webhooks']} webhooks for {relay['sent']} requests sent (warm-up "
-                f"included; the last in flight when wrk stops are not counted by wrk), "
-                f"{db['new_events']} new events, {db['duplicates']} duplicates, "
-                f"{db['deliveries']} deliveries queued. Log lines at error level: "
+                f"- Ingest {shape}: relay {describe_wrk(relay)}; bare {describe_wrk(bare)}; "
+                f"relay p90 {relay['latency_us']['p90'] / 1000:.1f} ms, max "
+                f"{relay['latency_us']['max'] / 1000:.1f} ms; {cpu}. Database "
+                f"afterwards: {db['webhooks']} webhooks for {relay['sent']} requests sent "
+                "(warm-up included; the last in flight when wrk stops are not counted by wrk), "
+                f"{db['new_events']} new events, {db['duplicates']} duplicates"
+                + (
+                    f" (the warm-up's list ran out and was replayed {relay['warm_wraps']}x)"
+                    if relay.get("warm_wraps")
+                    else ""
+                )
+                + f", {db['deliveries']} deliveries queued. Log lines at error level: "
                 f"{len(relay['log_problems'])}."
             )
     drain = r.get("drain")
     if drain:
+        pg = f", PostgreSQL {drain['postgres_cpu_s']:.1f}" if postgres and bench.postmaster else ""
         out.append(
-            f"- Drain: {drain['invoices']} shipments registered with PUT /shipments, then one "
-            f"webhook of 10 events per tracking number posted with RELAY_WORKER=false "
-            f"({drain['events']} events, {drain['invoices']} pending deliveries). Then "
-            f"`relay worker` on the same file, RELAY_VTEX_MAX_CONCURRENCY={MAX_CONCURRENCY}, "
-            f"**RELAY_VTEX_RATE_LIMIT={DRAIN_RATE_LIMIT}** (so the limiter is not what is "
-            "measured), PUTting to the stand-in (bench/vtex_standin.py: Starlette under uvicorn, "
-            "its own process, 200 with `{date, orderId, receipt}`). Time: from the first PUT the "
-            "stand-in saw to the moment a read-only poll (every 20 ms) of `deliveries` found "
-            f"every invoice delivered: {drain['drain_s']:.2f} s; {drain['puts']} PUTs "
-            f"(mean body {drain['body_bytes']:.0f} B), "
-            "the worker started once every delivery was due "
-            f"(waited {drain['waited_due_s']:.1f} s), "
+            f"- Drain: setup {drain['registered_s']:.1f} s to register the shipments and "
+            f"{drain['posted_s']:.1f} s to post the webhooks; "
+            f"{drain['drain_s']:.2f} s from the first PUT to all delivered; {drain['puts']} "
+            f"PUTs (mean body {drain['body_bytes']:.0f} B), the worker started once every "
+            f"delivery was due (waited {drain['waited_due_s']:.1f} s), "
             f"{drain['invoices_missing_events']} invoices whose last PUT lacked events. Worker "
             f"start to first PUT {drain['start_to_first_put_s']:.2f} s, start to all delivered "
-            f"{drain['start_to_done_s']:.2f} s; worker VmHWM "
+            f"{drain['start_to_done_s']:.2f} s; CPU-seconds from its start to all delivered: "
+            f"worker {drain['worker_cpu_s']:.1f}{pg}; worker VmHWM "
             f"{(drain['worker_vmhwm_kib'] or 0) / 1024:.1f} MiB; error log lines "
-            f"{len(drain['log_problems'])}."
+            f"{len(drain['log_problems'])}. Baseline: {drain['baseline_puts']} PUTs in "
+            f"{drain['baseline_s']:.2f} s."
         )
-        out.append(
-            f"- Drain baseline: asyncio (no uvloop, like `relay worker`), one httpx.AsyncClient "
-            f"with {MAX_CONCURRENCY} connections, {MAX_CONCURRENCY} tasks PUTting the bodies the "
-            f"relay sent ({drain['baseline_puts']} PUTs after 100 to warm up, `json=` as the "
-            f"relay does) to the same stand-in: {drain['baseline_s']:.2f} s."
-        )
-    for name, rate, spread in BURSTS:
+    for name, rate, spread, _ in BURSTS:
         burst = r.get(name)
         if burst:
             pace = f"paced evenly over {spread:.0f} s" if spread else "as fast as they are taken"
             out.append(
-                f"- {name}, rate limit {rate}/s: `relay serve` with its worker on "
-                f"(concurrency {MAX_CONCURRENCY}), {burst['invoices']} shipments registered, "
-                f"then {burst['webhooks']} webhooks (10 per invoice, one new event each) in a "
-                f"shuffled order (an invoice's 10 spread over the whole burst), {pace}, posted "
-                "over 64 keep-alive connections in "
+                f"- {name}, rate limit {rate}/s, {pace}: {burst['webhooks']} webhooks posted in "
                 f"{burst['posted_s']:.2f} s ({burst['webhooks'] / burst['posted_s']:.0f}/s); all "
                 f"delivered {burst['settled_s']:.2f} s after the first post. PUTs per invoice: "
                 f"min {burst['min_puts']}, median {burst['median_puts']}, max "
@@ -1274,17 +1606,12 @@ def details(bench: Bench) -> list[str]:
                 f"lacked events; relay VmHWM {(burst['vmhwm_kib'] or 0) / 1024:.1f} MiB; "
                 f"error log lines {len(burst['log_problems'])}."
             )
-    if bench.ready:
+    if bench.ready[kind]:
         out.append(
-            "- Start-up: from the `relay serve` process start (fresh database, migration "
-            "included) to the first 200 of /readyz, polled every 5 ms: "
-            + ", ".join(f"{name} {s:.2f} s" for name, s in bench.ready.items())
+            "- Start-up to /readyz 200: "
+            + ", ".join(f"{name} {s:.2f} s" for name, s in bench.ready[kind].items())
             + "."
         )
-    out.append(
-        "- Peak RSS: `VmHWM` of the `relay serve` process (/proc/<pid>/status), read right "
-        "after its measured wrk run, before it is stopped; 1 MiB = 1024 KiB."
-    )
     for key, result in r.items():
         problems = result.get("log_problems") if isinstance(result, dict) else None
         if problems:
@@ -1354,8 +1681,24 @@ def main() -> int:
     parser.add_argument(
         "--worktree", action="store_true", help="measure app/ as it is on disk, edits included"
     )
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql", "both"),
+        default="both",
+        help="measure the relay on this database, or on both, one after the other (default)",
+    )
+    parser.add_argument(
+        "--postgresql-url",
+        default=DEFAULT_POSTGRESQL_URL,
+        help="the PostgreSQL server and database to create the benchmark's schemas in "
+        f"(default {DEFAULT_POSTGRESQL_URL})",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory and the PostgreSQL schemas (the report names them)",
+    )
     parser.add_argument(
         "--only",
         choices=("ingest", "drain", "burst"),
@@ -1370,7 +1713,6 @@ def main() -> int:
     started = datetime.now(UTC)
     clock = time.monotonic()
     load_before = loadavg()
-    busy_before, own_before = busy_cpu_seconds(), own_cpu_seconds()
     tmp = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     bench = Bench(tmp, args)
     say(f"working in {tmp}; load average {load_before}")
@@ -1380,6 +1722,11 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        if "postgresql" in bench.kinds:
+            bench.probe_postgresql()
+            say(bench.postgresql)
+        busy_before, own_before = busy_cpu_seconds(), own_cpu_seconds()
+        postgres_before = bench.postgres_cpu()
         bench.source, bench.code = prepare_source(tmp, args)
         say(f"measuring {bench.code}")
         bench.settings = bench.relay_settings()
@@ -1387,24 +1734,34 @@ def main() -> int:
         _, bench.standin_url = bench.start_uvicorn(
             "vtex-standin", "vtex_standin:app", "/_bench/stats"
         )
-        phases: list[tuple[str, Callable[[], None]]] = [
-            ("ingest", bench.ingest),
-            ("drain", bench.drain),
-            *(
-                (name, lambda n=name, r=rate, s=spread: bench.burst(n, r, s))
-                for name, rate, spread in BURSTS
-            ),
+        # Each phase on each database in turn (ingest alternates them itself); the burst
+        # variants on SQLite only. A failed phase is reported, the others still run.
+        phases: list[tuple[str, str, Callable[[], None]]] = [("ingest", "", bench.ingest)]
+        phases += [("drain", kind, functools.partial(bench.drain, kind)) for kind in bench.kinds]
+        phases += [
+            (name, kind, functools.partial(bench.burst, kind, name, rate, spread))
+            for name, rate, spread, everywhere in BURSTS
+            for kind in bench.kinds
+            if everywhere or kind == "sqlite"
         ]
-        for name, phase in phases:
+        for name, kind, phase in phases:
             if args.only and name.split("-")[0] not in args.only:
                 continue
-            try:
+            with bench.failure(f"{name} {kind}".strip()):
                 phase()
-            except Exception as error:  # a failed phase is reported, the others still run
-                say(f"{name} failed: {error}")
-                bench.errors[name] = "".join(traceback.format_exception(error))
-        others = (busy_cpu_seconds() - busy_before) - (own_cpu_seconds() - own_before)
-        text = render(bench, started, time.monotonic() - clock, load_before, max(others, 0.0))
+            bench.drop_schemas()  # the phase's relays are stopped: its schemas can go
+        postgres_cpu = bench.postgres_cpu() - postgres_before
+        others = (
+            (busy_cpu_seconds() - busy_before) - (own_cpu_seconds() - own_before) - postgres_cpu
+        )
+        text = render(
+            bench,
+            started,
+            time.monotonic() - clock,
+            load_before,
+            max(others, 0.0),
+            postgres_cpu,
+        )
         args.out.write_text(text)
         say(f"wrote {args.out}")
         print(text)
@@ -1414,6 +1771,9 @@ def main() -> int:
     finally:
         for proc in list(Proc.running):
             proc.stop(timeout=10)
+        bench.drop_schemas()
+        if bench.kept_schemas:
+            say(f"kept the PostgreSQL schemas {', '.join(bench.kept_schemas)}")
         if args.keep:
             say(f"kept {tmp}")
         else:
