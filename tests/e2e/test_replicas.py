@@ -509,3 +509,33 @@ def test_database_connections_cut_mid_load_the_relays_recover_and_lose_nothing_a
         for path, wanted in descriptions_by_path([*after, *refused_payloads]).items():
             posted.setdefault(path, set()).update(wanted)
         assert_sent_once_at_a_time(vtex, posted)
+
+
+# -- 4. LISTEN/NOTIFY ------------------------------------------------------------------------
+
+
+def test_a_replica_that_queues_work_wakes_the_other_replicas_worker(
+    vtex: VtexStandIn, replicas: Replicas
+) -> None:
+    # The ingesting replica has no worker; the delivering one polls only every 60 s. Without
+    # a notification the PUT would wait for that poll.
+    ingest = replicas.start({"RELAY_WORKER": "false"})
+    worker = replicas.start({"RELAY_WORKER_POLL_INTERVAL": "60s"})
+    time.sleep(1.0)  # let the worker's first (empty) poll pass and its listener connect
+    payloads = one_event_each(invoices=3, per_invoice=1, invoice="NF-9")
+
+    posted_at = time.monotonic()
+    for payload in payloads:
+        assert post_signed(ingest.client, GENERIC_SECRET, payload).status_code == 202
+
+    expected = {
+        tracking_path(p["orderId"], "NF-9"): {describe(p["trackingNumber"], 0)} for p in payloads
+    }
+    wait_until(
+        lambda: not missing(vtex, expected),
+        20,
+        lambda: f"not delivered: {missing(vtex, expected)}",
+    )
+    first_put = min(put.started for put in vtex.puts())
+    assert first_put - posted_at < 30, "the worker waited for its poll: no notification woke it"
+    assert worker.client.get("/readyz").status_code == 200
