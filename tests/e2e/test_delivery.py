@@ -14,9 +14,8 @@ import signal
 import statistics
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,14 @@ from tests.support.databases import postgresql_schema
 from tests.support.relay_process import RelayProcess
 from tests.support.signing import standard_webhooks_headers
 from tests.support.vtex_standin import Answer, Recorded, VtexStandIn, receipt_for
+from tests.support.webhook_load import (
+    describe,
+    event,
+    generic,
+    tracking_path,
+    unique,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -39,41 +46,9 @@ APP_KEY = "vtexappkey-default-KEY"
 APP_TOKEN = "vtex-app-token-default"
 OTHER_KEY = "vtexappkey-other-KEY"
 OTHER_TOKEN = "vtex-app-token-other"
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10].upper()}"
-
-
-def event(tracking: str, index: int, status: str = "in_transit") -> dict[str, Any]:
-    """Event ``index`` of a shipment; its description names it, so a PUT body shows it."""
-    return {
-        "time": (T0 + timedelta(minutes=index)).isoformat(),
-        "status": status,
-        "description": describe(tracking, index),
-        "city": "Curitiba",
-        "state": "PR",
-    }
-
-
-def describe(tracking: str, index: int) -> str:
-    return f"{tracking} scan {index:03d}"
-
-
-def generic(
-    tracking: str, events: list[dict[str, Any]], order_id: str, invoice: str
-) -> dict[str, Any]:
-    """A generic webhook that also registers the shipment to ``order_id``/``invoice``."""
-    return {
-        "trackingNumber": tracking,
-        "orderId": order_id,
-        "invoiceNumber": invoice,
-        "events": events,
-    }
 
 
 def signed(payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
@@ -90,31 +65,8 @@ def admin(relay: RelayProcess) -> dict[str, str]:
     return relay.admin(ADMIN)
 
 
-def tracking_path(order_id: str, invoice: str) -> str:
-    return f"/api/oms/pvt/orders/{order_id}/invoice/{invoice}/tracking"
-
-
 def descriptions(put: Recorded) -> list[str]:
     return [e["description"] for e in put.body["events"]]
-
-
-def wait_until(
-    condition: Callable[[], Any],
-    timeout: float,
-    what: str | Callable[[], str],
-    every: float = 0.05,
-) -> Any:
-    """The first truthy value of ``condition()``; fails naming ``what`` after ``timeout``
-    (a callable ``what`` is called then, to describe the state at the deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            raise AssertionError(f"not within {timeout}s: {described}")
-        time.sleep(every)
 
 
 def deliveries(relay: RelayProcess, state: str | None = None) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,8 @@ from tests.support.webhook_load import (
     post_signed,
     repeated_events,
     tracking_path,
+    unique,
+    wait_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -61,10 +63,6 @@ LEASE_SECONDS = 15.0
 TAKEOVER_DEADLINE = 45.0
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10].upper()}"
-
-
 def one_event_each(invoices: int, per_invoice: int, invoice: str) -> list[dict[str, Any]]:
     """``invoices x per_invoice`` webhooks, each carrying one new event of its shipment and
     naming its invoice, round-robin over the shipments."""
@@ -74,24 +72,6 @@ def one_event_each(invoices: int, per_invoice: int, invoice: str) -> list[dict[s
         for n in range(per_invoice)
         for tracking, order_id in shipments
     ]
-
-
-def wait_until(
-    condition: Callable[[], Any],
-    timeout: float,
-    what: str | Callable[[], str],
-    every: float = 0.05,
-) -> Any:
-    """The first truthy value of ``condition()``; fails naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            raise AssertionError(f"not within {timeout}s: {described}")
-        time.sleep(every)
 
 
 class Replicas:

@@ -11,8 +11,9 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,30 @@ from tests.support.signing import standard_webhooks_headers
 from tests.support.vtex_standin import Recorded, VtexStandIn
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def unique(prefix: str) -> str:
+    """A tracking number or order id no other test uses."""
+    return f"{prefix}{uuid.uuid4().hex[:10].upper()}"
+
+
+def wait_until(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str | Callable[[], str],
+    every: float = 0.05,
+) -> Any:
+    """The first truthy value of ``condition()``; fails naming ``what`` after ``timeout``
+    (a callable ``what`` is called then, to describe the state at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            described = what() if callable(what) else what
+            raise AssertionError(f"not within {timeout}s: {described}")
+        time.sleep(every)
 
 
 def describe(tracking: str, index: int) -> str:
