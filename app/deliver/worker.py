@@ -182,6 +182,7 @@ class Worker:
 
     async def _deliver_now(self, job: DeliveryJob) -> None:
         bound = log.bind(
+            carrier=",".join(job.carriers) or None,
             orderId=job.order_id,
             invoiceNumber=job.invoice_number,
             tracking_number=",".join(job.tracking_numbers),

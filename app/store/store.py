@@ -85,6 +85,7 @@ class DeliveryJob:
     queued_at: datetime
     attempt_count: int
     tracking_numbers: tuple[str, ...]
+    carriers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -294,9 +295,11 @@ class Store:
                 cursor.execute(sql.new_shipment, (number, carrier, update_.tracking_url, at, at))
                 order_id = invoice_number = account = None
             else:
-                order_id, invoice_number, account, link = shipment
+                order_id, invoice_number, account, link, known_carrier = shipment
                 if update_.tracking_url and link != update_.tracking_url:
                     cursor.execute(sql.tracking_url, (update_.tracking_url, at, number))
+                if known_carrier is None:  # registered before its first webhook
+                    cursor.execute(sql.carrier, (carrier, number))
             if (
                 update_.order_id
                 and update_.invoice_number
@@ -763,14 +766,18 @@ class Store:
                     shipments.c.order_id,
                     shipments.c.invoice_number,
                     shipments.c.tracking_number,
+                    shipments.c.carrier,
                 ).where(
                     shipments.c.order_id.in_({row.order_id for row in rows}),
                 )
             )
         ).all()
         by_invoice: dict[tuple[str, str], list[str]] = {}
+        carriers: dict[tuple[str, str], set[str]] = {}
         for n in numbers:
             by_invoice.setdefault((n.order_id, n.invoice_number), []).append(n.tracking_number)
+            if n.carrier:
+                carriers.setdefault((n.order_id, n.invoice_number), set()).add(n.carrier)
         return [
             DeliveryJob(
                 id=row.id,
@@ -782,6 +789,7 @@ class Store:
                 tracking_numbers=tuple(
                     sorted(by_invoice.get((row.order_id, row.invoice_number), []))
                 ),
+                carriers=tuple(sorted(carriers.get((row.order_id, row.invoice_number), ()))),
             )
             for row in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
         ]
@@ -974,7 +982,7 @@ class _DriverSql:
             return statement if self.is_sqlite else statement.replace("?", "%s")
 
         self.shipment = q(
-            "SELECT order_id, invoice_number, account, tracking_url FROM shipments"
+            "SELECT order_id, invoice_number, account, tracking_url, carrier FROM shipments"
             " WHERE tracking_number = ?"
         )
         self.new_shipment = q(
@@ -984,6 +992,7 @@ class _DriverSql:
         self.tracking_url = q(
             "UPDATE shipments SET tracking_url = ?, updated_at = ? WHERE tracking_number = ?"
         )
+        self.carrier = q("UPDATE shipments SET carrier = ? WHERE tracking_number = ?")
         self.event = q(
             "INSERT INTO events (identity, carrier, tracking_number, occurred_at, status,"
             " carrier_status, description, city, state, webhook_id, received_at)"

@@ -275,6 +275,11 @@ def test_three_carriers_reach_vtex_with_receipts(relay: RelayProcess, vtex: Vtex
     receipts = {recorded.path: answer.body for recorded, answer in vtex.answers}
     shipments = {tn: wait_for_receipt(relay, tn) for tn in (generic_tn, aftership_tn, easypost_tn)}
     log_records = relay.log_records()
+    carrier_of = {
+        generic_order: "generic",
+        aftership_order: "aftership",
+        easypost_order: "easypost",
+    }
     for tracking, order_id in (
         (generic_tn, generic_order),
         (aftership_tn, aftership_order),
@@ -294,6 +299,7 @@ def test_three_carriers_reach_vtex_with_receipts(relay: RelayProcess, vtex: Vtex
         assert line["receipt"] == sent["receipt"]
         assert line["date"] == sent["date"]
         assert line["invoiceNumber"] == expected[order_id][0].split("/")[7]
+        assert line["carrier"] == carrier_of[order_id]
     log_text = relay.log()
     for secret in (APP_TOKEN, AFTERSHIP_SECRET, GENERIC_SECRET, ADMIN):
         assert secret not in log_text
