@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ READER_THREADS = 4
 WORK_CHANNEL = "relay_work"
 CONFLICT_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 CONFLICT_RETRIES = 5
+WAL_SWITCH_TRIES = 200
 
 
 class StoreUnavailable(Exception):
@@ -197,6 +199,20 @@ def _settle(future: asyncio.Future[Any], result: Any, failure: BaseException | N
         future.set_result(result)
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (it stays so). The switch needs the file to itself and SQLite
+    answers "locked" at once rather than waiting, so connections opened together (a fresh
+    file, several processes starting) try again for a while."""
+    for _ in range(WAL_SWITCH_TRIES):
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            time.sleep(0.05)
+    cursor.execute("PRAGMA journal_mode=WAL")  # the last try raises what SQLite says
+
+
 def _configure_sqlite(engine: Engine, begin: str) -> None:
     """WAL, full sync, a busy timeout, and transactions the store starts itself."""
 
@@ -205,12 +221,12 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
-            "PRAGMA journal_mode=WAL",
+            "PRAGMA busy_timeout=30000",
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
         ):
             cursor.execute(pragma)
+        _use_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")
