@@ -11,9 +11,8 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 
@@ -234,20 +233,23 @@ class Worker:
         receipt = answer.json if isinstance(answer.json, dict) else None
         await self._record(
             job,
-            AttemptRecord(
-                started_at=started_at,
-                duration_ms=answer.duration_ms,
-                status_code=answer.status_code,
-                response_body=answer.body,
-                error=answer.error,
+            lambda: self._store.record_attempt(
+                job,
+                AttemptRecord(
+                    started_at=started_at,
+                    duration_ms=answer.duration_ms,
+                    status_code=answer.status_code,
+                    response_body=answer.body,
+                    error=answer.error,
+                ),
+                state=_STATE_OF[decision.verdict],
+                next_attempt_at=decision.next_attempt_at,
+                body=sent,
+                covered_event_ids=history.event_ids,
+                receipt=receipt if decision.verdict is Verdict.DELIVERED else None,
+                now=now,
+                pause_account_until=pause,
             ),
-            state=_STATE_OF[decision.verdict],
-            next_attempt_at=decision.next_attempt_at,
-            body=sent,
-            covered_event_ids=history.event_ids,
-            receipt=receipt if decision.verdict is Verdict.DELIVERED else None,
-            now=now,
-            pause_account_until=pause,
         )
         if decision.verdict is Verdict.DELIVERED:
             receipt = receipt or {}
@@ -279,17 +281,17 @@ class Worker:
                 reason=decision.reason,
             )
 
-    async def _record(self, job: DeliveryJob, *args: Any, **kwargs: Any) -> None:
+    async def _record(self, job: DeliveryJob, record: Callable[[], Awaitable[None]]) -> None:
         """Store the attempt, riding out a short database outage: the PUT happened, and
         recording it late beats sending it again when the claim expires."""
         for wait in RECORD_RETRY_WAITS:
             try:
-                await self._store.record_attempt(job, *args, **kwargs)
+                await record()
                 return
             except StoreUnavailable as error:
                 log.warning("delivery.record_waiting", delivery_id=job.id, reason=str(error))
                 await asyncio.sleep(wait)
-        await self._store.record_attempt(job, *args, **kwargs)
+        await record()
 
     def _target(self, job: DeliveryJob) -> tuple[str, tuple[str, str]] | str:
         """(host, credentials) for the job's account, or why there are none."""

@@ -140,16 +140,17 @@ def _new_webhook_id() -> str:
 
 
 def _insert(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT, which knows ``ON CONFLICT DO NOTHING``."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    """The dialect's INSERT, which knows ``ON CONFLICT``."""
+    return _dialect_insert(conn.dialect.name, table)
+
+
+def _dialect_insert(dialect: str, table: Table) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 @functools.cache
 def _ignoring_conflicts_for(dialect: str, table: Table) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing()
+    return _dialect_insert(dialect, table).on_conflict_do_nothing()
 
 
 def _ignoring_conflicts(conn: Connection, table: Table) -> Any:
@@ -229,9 +230,8 @@ class Store:
             )
         if version is None:
             conn.execute(
-                _insert(conn, meta)
-                .values(key="schema_version", value=str(SCHEMA_VERSION))
-                .on_conflict_do_nothing()
+                _ignoring_conflicts(conn, meta),
+                {"key": "schema_version", "value": str(SCHEMA_VERSION)},
             )
         return SCHEMA_VERSION
 
