@@ -15,7 +15,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ import pytest
 
 from tests.support import patched_relay
 from tests.support.databases import postgresql_schema
-from tests.support.relay_process import RelayProcess
+from tests.support.relay_process import RelayFleet, RelayProcess
 from tests.support.signing import standard_webhooks_headers
 from tests.support.vtex_standin import Answer, Recorded, VtexStandIn, receipt_for
 from tests.support.webhook_load import (
@@ -112,37 +112,6 @@ def assert_no_event_twice(vtex: VtexStandIn) -> None:
         assert not twice, f"{put.path} got events twice in one body: {twice[:5]}"
 
 
-class Relays:
-    """Starts relays on one database (the test's tmp dir); stops whatever still runs at the end."""
-
-    def __init__(self, workdir: Path, vtex: VtexStandIn, database_url: str | None = None) -> None:
-        self.workdir = workdir
-        self.vtex = vtex
-        self.database_url = database_url
-        self._stack = contextlib.ExitStack()
-
-    def start(
-        self, env: dict[str, str] | None = None, command: Iterable[str] | None = None
-    ) -> RelayProcess:
-        base = {
-            "RELAY_VTEX_BASE_URL": self.vtex.url,
-            "RELAY_VTEX_APP_KEY": APP_KEY,
-            "RELAY_VTEX_APP_TOKEN": APP_TOKEN,
-            "RELAY_ADMIN_TOKEN": ADMIN,
-            "RELAY_CARRIERS__GENERIC__SECRET": GENERIC_SECRET,
-            "RELAY_WORKER_POLL_INTERVAL": "0.2s",
-            # Short, so that stopping a relay at the end of a test is quick.
-            "RELAY_SHUTDOWN_GRACE": "0.2s",
-        }
-        if self.database_url is not None:
-            base["RELAY_DATABASE_URL"] = self.database_url
-        process = RelayProcess(self.workdir, base | (env or {}), command=command)
-        return self._stack.enter_context(process)
-
-    def close(self) -> None:
-        self._stack.close()
-
-
 class Poster:
     """Posts signed generic webhooks from many threads, one HTTP client per thread."""
 
@@ -217,13 +186,24 @@ def vtex() -> Iterator[VtexStandIn]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def relays(request: pytest.FixtureRequest, tmp_path: Path, vtex: VtexStandIn) -> Iterator[Relays]:
+def relays(
+    request: pytest.FixtureRequest, tmp_path: Path, vtex: VtexStandIn
+) -> Iterator[RelayFleet]:
     """Relays on the test's SQLite file, and on a PostgreSQL schema of the test's own."""
+    base = {
+        "RELAY_VTEX_BASE_URL": vtex.url,
+        "RELAY_VTEX_APP_KEY": APP_KEY,
+        "RELAY_VTEX_APP_TOKEN": APP_TOKEN,
+        "RELAY_ADMIN_TOKEN": ADMIN,
+        "RELAY_CARRIERS__GENERIC__SECRET": GENERIC_SECRET,
+        "RELAY_WORKER_POLL_INTERVAL": "0.2s",
+        # Short, so that stopping a relay at the end of a test is quick.
+        "RELAY_SHUTDOWN_GRACE": "0.2s",
+    }
     with contextlib.ExitStack() as stack:
-        database_url = None
         if request.param == "postgresql":
-            database_url = stack.enter_context(postgresql_schema())
-        started = Relays(tmp_path, vtex, database_url)
+            base["RELAY_DATABASE_URL"] = stack.enter_context(postgresql_schema())
+        started = RelayFleet(tmp_path, base)
         stack.callback(started.close)
         yield started
 
@@ -232,7 +212,7 @@ def relays(request: pytest.FixtureRequest, tmp_path: Path, vtex: VtexStandIn) ->
 
 
 def test_503s_are_retried_with_growing_backoff_until_delivered(
-    vtex: VtexStandIn, relays: Relays
+    vtex: VtexStandIn, relays: RelayFleet
 ) -> None:
     """Every invoice's first three PUTs get 503, the fourth 200.
 
@@ -315,7 +295,7 @@ def test_503s_are_retried_with_growing_backoff_until_delivered(
 
 
 def test_a_429_pauses_every_delivery_to_the_account_until_retry_after(
-    vtex: VtexStandIn, relays: Relays
+    vtex: VtexStandIn, relays: RelayFleet
 ) -> None:
     retry_after = 3.0
     first_order = f"{unique('')}-01"
@@ -422,7 +402,7 @@ def delivery_of(relay: RelayProcess, order_id: str, state: str | None = None) ->
 
 
 def test_a_400_does_not_hold_up_others_is_dead_past_the_max_age_and_retry_delivers_it(
-    vtex: VtexStandIn, relays: Relays
+    vtex: VtexStandIn, relays: RelayFleet
 ) -> None:
     bad_tracking, bad_order = unique("BD"), f"{unique('')}-01"
     fixed = bad_invoice_standin(vtex, bad_order)
@@ -466,7 +446,7 @@ def test_a_400_does_not_hold_up_others_is_dead_past_the_max_age_and_retry_delive
     assert delivered["attempts"][-1]["statusCode"] == 200
 
 
-def test_an_operator_retry_resends_a_dead_delivery(vtex: VtexStandIn, relays: Relays) -> None:
+def test_an_operator_retry_resends_a_dead_delivery(vtex: VtexStandIn, relays: RelayFleet) -> None:
     """Reaches "dead" through the retry route itself (a waiting delivery made due now, after
     the max age), then retries the dead delivery: it is sent again and delivered."""
     tracking, order_id = unique("RT"), f"{unique('')}-01"
@@ -514,7 +494,7 @@ def test_an_operator_retry_resends_a_dead_delivery(vtex: VtexStandIn, relays: Re
 
 
 def test_a_concurrent_burst_arrives_whole_with_one_put_at_a_time_per_invoice(
-    vtex: VtexStandIn, relays: Relays
+    vtex: VtexStandIn, relays: RelayFleet
 ) -> None:
     invoices, per_invoice = 10, 20
     vtex.delay = 0.05
@@ -583,7 +563,7 @@ def cumulative_load(
 
 
 def test_kill_9_mid_load_loses_no_acknowledged_event_and_sends_none_twice(
-    vtex: VtexStandIn, relays: Relays
+    vtex: VtexStandIn, relays: RelayFleet
 ) -> None:
     vtex.delay = 0.3  # PUTs are in flight at the kill: their claims must expire first
     relay = relays.start()
@@ -620,7 +600,7 @@ def test_kill_9_mid_load_loses_no_acknowledged_event_and_sends_none_twice(
 
 
 def test_sigterm_turns_readyz_503_keeps_serving_lets_puts_finish_and_exits_0(
-    vtex: VtexStandIn, relays: Relays
+    vtex: VtexStandIn, relays: RelayFleet
 ) -> None:
     vtex.delay = 0.5
     relay = relays.start({"RELAY_SHUTDOWN_GRACE": "2s"})
@@ -693,7 +673,7 @@ def test_sigterm_turns_readyz_503_keeps_serving_lets_puts_finish_and_exits_0(
 
 
 def test_sigterm_while_the_worker_is_claiming_leaves_no_delivery_stranded(
-    vtex: VtexStandIn, relays: Relays
+    vtex: VtexStandIn, relays: RelayFleet
 ) -> None:
     """SIGTERM lands while the worker is inside a claim (made slow on purpose): the claimed
     delivery must be sent and recorded, or released, before the exit; not crash on a closed
@@ -729,7 +709,7 @@ def test_sigterm_while_the_worker_is_claiming_leaves_no_delivery_stranded(
 
 
 def test_an_unreadable_webhook_is_quarantined_and_replayed_after_the_adapter_is_fixed(
-    vtex: VtexStandIn, relays: Relays
+    vtex: VtexStandIn, relays: RelayFleet
 ) -> None:
     patched_env = {"PYTHONPATH": str(patched_relay.ROOT)}
     broken = relays.start(

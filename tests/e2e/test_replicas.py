@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from tests.support.databases import (
     upstream,
     with_application_name,
 )
-from tests.support.relay_process import RelayProcess
+from tests.support.relay_process import RelayFleet, RelayProcess
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.vtex_standin import Recorded, VtexStandIn
 from tests.support.webhook_load import (
@@ -74,38 +74,6 @@ def one_event_each(invoices: int, per_invoice: int, invoice: str) -> list[dict[s
     ]
 
 
-class Replicas:
-    """Starts ``relay serve`` processes on one database; stops whatever still runs at the end."""
-
-    def __init__(self, workdir: Path, vtex: VtexStandIn, database_url: str) -> None:
-        self.workdir = workdir
-        self.vtex = vtex
-        self.database_url = database_url
-        self._stack = contextlib.ExitStack()
-
-    def start(
-        self, env: dict[str, str] | None = None, command: Sequence[str] | None = None
-    ) -> RelayProcess:
-        base = {
-            "RELAY_DATABASE_URL": self.database_url,
-            "RELAY_VTEX_BASE_URL": self.vtex.url,
-            "RELAY_VTEX_APP_KEY": APP_KEY,
-            "RELAY_VTEX_APP_TOKEN": APP_TOKEN,
-            "RELAY_ADMIN_TOKEN": ADMIN,
-            "RELAY_CARRIERS__GENERIC__SECRET": GENERIC_SECRET,
-            "RELAY_WORKER_POLL_INTERVAL": "0.2s",
-            "RELAY_SHUTDOWN_GRACE": "0.2s",
-            # Every new event queues a delivery at once: many PUTs per invoice, from both
-            # replicas, while more events for the same invoice arrive on both.
-            "RELAY_VTEX_COALESCE_WINDOW": "0s",
-        }
-        process = RelayProcess(self.workdir, base | (env or {}), command=command)
-        return self._stack.enter_context(process)
-
-    def close(self) -> None:
-        self._stack.close()
-
-
 @pytest.fixture
 def vtex() -> Iterator[VtexStandIn]:
     with VtexStandIn(delay=0.05) as standin:
@@ -118,9 +86,26 @@ def schema_url() -> Iterator[str]:
         yield url
 
 
+def replica_settings(database_url: str, vtex: VtexStandIn) -> dict[str, str]:
+    """What every replica of a test shares: one database, one VTEX stand-in."""
+    return {
+        "RELAY_DATABASE_URL": database_url,
+        "RELAY_VTEX_BASE_URL": vtex.url,
+        "RELAY_VTEX_APP_KEY": APP_KEY,
+        "RELAY_VTEX_APP_TOKEN": APP_TOKEN,
+        "RELAY_ADMIN_TOKEN": ADMIN,
+        "RELAY_CARRIERS__GENERIC__SECRET": GENERIC_SECRET,
+        "RELAY_WORKER_POLL_INTERVAL": "0.2s",
+        "RELAY_SHUTDOWN_GRACE": "0.2s",
+        # Every new event queues a delivery at once: many PUTs per invoice, from both
+        # replicas, while more events for the same invoice arrive on both.
+        "RELAY_VTEX_COALESCE_WINDOW": "0s",
+    }
+
+
 @pytest.fixture
-def replicas(tmp_path: Path, vtex: VtexStandIn, schema_url: str) -> Iterator[Replicas]:
-    started = Replicas(tmp_path, vtex, schema_url)
+def replicas(tmp_path: Path, vtex: VtexStandIn, schema_url: str) -> Iterator[RelayFleet]:
+    started = RelayFleet(tmp_path, replica_settings(schema_url, vtex))
     try:
         yield started
     finally:
@@ -180,7 +165,7 @@ def sender(put: Recorded) -> str:
 
 
 def test_webhooks_spread_over_two_replicas_reach_the_right_invoice_one_put_at_a_time(
-    vtex: VtexStandIn, replicas: Replicas
+    vtex: VtexStandIn, replicas: RelayFleet
 ) -> None:
     first, second = replicas.start(as_sender("first")), replicas.start(as_sender("second"))
     payloads = one_event_each(invoices=30, per_invoice=10, invoice="10")
@@ -211,7 +196,7 @@ def test_webhooks_spread_over_two_replicas_reach_the_right_invoice_one_put_at_a_
 
 
 def test_an_event_committed_after_a_newer_one_of_the_other_replica_still_reaches_vtex(
-    vtex: VtexStandIn, replicas: Replicas
+    vtex: VtexStandIn, replicas: RelayFleet
 ) -> None:
     """Event ids come from a sequence: with two writers, a smaller id can commit after a larger
     one. Here replica ``slow`` writes event 1 of an invoice whose delivery the other replica has
@@ -263,7 +248,7 @@ def test_an_event_committed_after_a_newer_one_of_the_other_replica_still_reaches
 
 
 def test_kill_9_of_one_replica_mid_load_loses_nothing_and_the_other_takes_over(
-    vtex: VtexStandIn, replicas: Replicas
+    vtex: VtexStandIn, replicas: RelayFleet
 ) -> None:
     vtex.delay = 0.5  # PUTs are in flight at the kill: their claims must expire first
     doomed = replicas.start(as_sender("doomed"))
@@ -405,7 +390,7 @@ def test_database_connections_cut_mid_load_the_relays_recover_and_lose_nothing_a
         proxy = stack.enter_context(TcpProxy(*upstream(schema_url)))
         terminate = stack.enter_context(backend_terminator())
         url = with_application_name(through(schema_url, "127.0.0.1", proxy.port), application_name)
-        replicas = Replicas(tmp_path, vtex, url)
+        replicas = RelayFleet(tmp_path, replica_settings(url, vtex))
         stack.callback(replicas.close)
         first, second = replicas.start(), replicas.start()
         processes = [relay.process for relay in (first, second)]
@@ -495,7 +480,7 @@ def test_database_connections_cut_mid_load_the_relays_recover_and_lose_nothing_a
 
 
 def test_a_replica_that_queues_work_wakes_the_other_replicas_worker(
-    vtex: VtexStandIn, replicas: Replicas
+    vtex: VtexStandIn, replicas: RelayFleet
 ) -> None:
     # The ingesting replica has no worker; the delivering one polls only every 60 s. Without
     # a notification the PUT would wait for that poll.

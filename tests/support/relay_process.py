@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -94,3 +95,22 @@ class RelayProcess:
 
     def admin(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
+
+
+class RelayFleet:
+    """Starts relays that share ``base_env`` (one database, one VTEX stand-in) in ``workdir``;
+    :meth:`close` stops whatever still runs."""
+
+    def __init__(self, workdir: Path, base_env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.base_env = base_env
+        self._stack = contextlib.ExitStack()
+
+    def start(
+        self, env: dict[str, str] | None = None, command: Sequence[str] | None = None
+    ) -> RelayProcess:
+        process = RelayProcess(self.workdir, self.base_env | (env or {}), command=command)
+        return self._stack.enter_context(process)
+
+    def close(self) -> None:
+        self._stack.close()
