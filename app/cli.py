@@ -19,6 +19,7 @@ from app.settings import Settings
 from app.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
+    from app.ingest.carriers import Carrier
     from app.store.store import Store
 
 EXIT_USAGE = 2
@@ -38,6 +39,18 @@ def load_settings() -> Settings:
         raise SystemExit(EXIT_USAGE) from None
 
 
+def load_carriers(settings: Settings) -> dict[str, Carrier]:
+    """Built-in and declared carriers; an invalid ``RELAY_CARRIERS_FILE`` stops here."""
+    from app.ingest.carriers import configured_carriers
+    from app.ingest.declared import DeclaredCarrierError
+
+    try:
+        return configured_carriers(settings)
+    except DeclaredCarrierError as error:
+        print(f"relay: invalid RELAY_CARRIERS_FILE: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -47,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, load_carriers(settings))
     config = uvicorn.Config(
         app,
         host=args.host or settings.host,
@@ -148,10 +161,10 @@ def _deliveries(args: argparse.Namespace) -> int:
 def _quarantine(args: argparse.Namespace) -> int:
     """``relay quarantine list`` or ``relay quarantine replay``."""
     from app.api.views import quarantined_json
-    from app.ingest.carriers import BUILT_IN
     from app.ingest.intake import Intake
 
     settings = load_settings()
+    carriers = load_carriers(settings)
 
     async def run() -> int:
         async with _opened_store(settings) as store:
@@ -159,7 +172,7 @@ def _quarantine(args: argparse.Namespace) -> int:
                 held = await store.quarantined(args.carrier)
                 print(json.dumps([quarantined_json(w) for w in held], indent=2))
                 return 0
-            report = await Intake(store, settings, BUILT_IN).replay_quarantine(args.carrier)
+            report = await Intake(store, settings, carriers).replay_quarantine(args.carrier)
             print(
                 f"relay: {report.replayed} replayed ({report.new_events} new events), "
                 f"{report.still_quarantined} still quarantined"
@@ -169,21 +182,19 @@ def _quarantine(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
-def check_report(carrier_name: str, body: bytes, settings: Settings) -> dict[str, Any]:
+def check_report(carrier: Carrier, body: bytes, settings: Settings) -> dict[str, Any]:
     """What ``relay check`` prints: the events and the VTEX body, nothing stored."""
     from app.deliver.vtex_body import build_tracking_body
-    from app.ingest.carriers import BUILT_IN
-    from app.normalize.model import ParseContext
+    from app.ingest.intake import read_updates
 
-    carrier = BUILT_IN.get(carrier_name)
-    if carrier is None:
-        raise LookupError(f"unknown carrier {carrier_name!r}; known: {', '.join(sorted(BUILT_IN))}")
-    updates = carrier.parse(json.loads(body), ParseContext(settings.carrier_default_timezone))
+    updates = read_updates(carrier, json.loads(body), settings)
     return {
         "carrier": carrier.name,
         "shipments": [
             {
                 "trackingNumber": update.tracking_number,
+                "aliases": list(update.aliases),
+                "references": dict(update.references),
                 "orderId": update.order_id,
                 "invoiceNumber": update.invoice_number,
                 "trackingUrl": update.tracking_url,
@@ -208,20 +219,21 @@ def check_report(carrier_name: str, body: bytes, settings: Settings) -> dict[str
 
 
 def _check(args: argparse.Namespace) -> int:
-    from app.ingest.carriers import BUILT_IN
     from app.normalize.model import PayloadRejected
 
     settings = load_settings()
-    if args.carrier not in BUILT_IN:
-        known = ", ".join(sorted(BUILT_IN))
+    carriers = load_carriers(settings)
+    carrier = carriers.get(args.carrier)
+    if carrier is None:
+        known = ", ".join(sorted(carriers))
         print(f"relay check: unknown carrier {args.carrier!r}; known: {known}", file=sys.stderr)
         return 1
     try:
-        report = check_report(args.carrier, Path(args.payload).read_bytes(), settings)
+        report = check_report(carrier, Path(args.payload).read_bytes(), settings)
     except json.JSONDecodeError as error:
         print(f"relay check: {args.payload} is not valid JSON: {error}", file=sys.stderr)
         return 1
-    except (OSError, LookupError, ValueError, PayloadRejected) as error:
+    except (OSError, ValueError, PayloadRejected) as error:
         detail = error.detail if isinstance(error, PayloadRejected) else str(error)
         print(f"relay check: {detail}", file=sys.stderr)
         return 1

@@ -53,3 +53,12 @@ class Unprocessable(RelayError):
 class Unavailable(RelayError):
     status_code = 503
     code = "unavailable"
+
+
+class OAuthError(RelayError):
+    """An OAuth 2.0 token request refused (RFC 6749 §5.2): ``error`` is the OAuth code."""
+
+    def __init__(self, code: str, detail: str, status_code: int = 400) -> None:
+        super().__init__(detail, error_description=detail)
+        self.code = code
+        self.status_code = status_code

@@ -8,6 +8,7 @@ through a ``ProcessorFormatter``, so every line has the same shape.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any, TextIO
 
@@ -20,6 +21,26 @@ class _NamedWriteLogger(structlog.WriteLogger):
     def __init__(self, name: str, file: TextIO) -> None:
         super().__init__(file)
         self.name = name
+
+
+_SECRET_QUERY = re.compile(r"([?&](?:token|access_token|client_secret)=)[^&#\s]*", re.IGNORECASE)
+
+
+def redact_query_secrets(text: str) -> str:
+    """``/webhooks/shippo?token=abc`` → ``/webhooks/shippo?token=[redacted]``."""
+    return _SECRET_QUERY.sub(r"\1[redacted]", text)
+
+
+class _RedactAccessLogSecrets(logging.Filter):
+    """Shippo's only self-serve authentication is a ``?token=`` in the webhook URL: uvicorn's
+    access log must not print it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_query_secrets(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
 
 
 def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
@@ -60,5 +81,8 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.filters[:] = [f for f in access.filters if not isinstance(f, _RedactAccessLogSecrets)]
+    access.addFilter(_RedactAccessLogSecrets())
     # httpx logs every request URL at INFO; keep it for debugging only.
     logging.getLogger("httpx").setLevel(logging.WARNING)

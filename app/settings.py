@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.ingest.signatures import load_rsa_public_keys
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -48,16 +58,76 @@ HeaderSecret = Annotated[SecretStr, BeforeValidator(header_safe)]
 OptionalDuration = Annotated[timedelta | None, BeforeValidator(parse_optional_duration)]
 
 
+REFERENCE_GROUPS = frozenset({"order_id", "invoice_number"})
+
+
 class CarrierSettings(BaseModel):
-    """``RELAY_CARRIERS__<NAME>__*``."""
+    """``RELAY_CARRIERS__<NAME>__*``.
+
+    ``order_id_from`` / ``invoice_number_from`` name order references the carrier's payload
+    carries (its adapter documents them); ``reference_pattern`` splits the
+    ``order_id_from`` reference with named groups ``order_id`` / ``invoice_number``.
+    A webhook whose references give both registers its shipment.
+    """
 
     secret: SecretStr | None = None
+    public_key: SecretStr | None = None
+    client_id: str | None = None
     allow_unsigned: bool = False
+    order_id_from: str | None = None
+    invoice_number_from: str | None = None
+    reference_pattern: re.Pattern[str] | None = None
 
-    @field_validator("secret", mode="before")
+    @field_validator(
+        "secret",
+        "public_key",
+        "client_id",
+        "order_id_from",
+        "invoice_number_from",
+        "reference_pattern",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_key")
+    @classmethod
+    def _rsa_public_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                load_rsa_public_keys(value.get_secret_value())
+            except ValueError:
+                raise ValueError(
+                    "must be a PEM RSA public key (-----BEGIN PUBLIC KEY----- ...)"
+                ) from None
+        return value
+
+    @field_validator("reference_pattern")
+    @classmethod
+    def _named_groups(cls, value: re.Pattern[str] | None) -> re.Pattern[str] | None:
+        if value is not None and (
+            "order_id" not in value.groupindex or not set(value.groupindex) <= REFERENCE_GROUPS
+        ):
+            raise ValueError(
+                "needs the named group (?P<order_id>...), optionally (?P<invoice_number>...), "
+                "and no other named group"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _references_complete(self) -> CarrierSettings:
+        groups = set(self.reference_pattern.groupindex) if self.reference_pattern else set()
+        if groups and self.order_id_from is None:
+            raise ValueError("reference_pattern needs order_id_from: the reference it splits")
+        gives_order = self.order_id_from is not None
+        gives_invoice = self.invoice_number_from is not None or "invoice_number" in groups
+        if gives_order != gives_invoice:
+            raise ValueError(
+                "order_id_from and invoice_number_from (or a reference_pattern with an "
+                "invoice_number group) are needed together to register shipments"
+            )
+        return self
 
 
 class AccountSettings(BaseModel):
@@ -96,6 +166,7 @@ class Settings(BaseSettings):
 
     carrier_default_timezone: ZoneInfo = ZoneInfo("UTC")
     carriers: dict[str, CarrierSettings] = Field(default_factory=dict)
+    carriers_file: Path | None = None
 
     admin_token: SecretStr | None = None
     vtex_hook_secret: SecretStr | None = None

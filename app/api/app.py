@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
@@ -15,7 +15,7 @@ from app.api.deps import Parts
 from app.api.errors import install_error_handlers
 from app.deliver.vtex_client import VtexClient
 from app.deliver.worker import Worker
-from app.ingest.carriers import BUILT_IN
+from app.ingest.carriers import Carrier, configured_carriers
 from app.ingest.intake import Intake
 from app.settings import Settings
 from app.store.store import Store
@@ -33,8 +33,13 @@ def vtex_http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The relay's ASGI app; nothing is opened until the lifespan starts."""
+def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None) -> FastAPI:
+    """The relay's ASGI app; nothing is opened until the lifespan starts.
+
+    ``carriers`` defaults to the built-in ones plus ``RELAY_CARRIERS_FILE``'s, read now so
+    that an invalid file stops start-up.
+    """
+    accepted = configured_carriers(settings) if carriers is None else carriers
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
         async with vtex_http_client(settings) as http:
             worker = Worker(store, VtexClient(http), settings) if settings.worker else None
             intake = Intake(
-                store, settings, BUILT_IN, on_queued=worker.wake if worker else lambda: None
+                store, settings, accepted, on_queued=worker.wake if worker else lambda: None
             )
             parts = Parts(settings=settings, store=store, intake=intake, worker=worker)
             if worker is not None:

@@ -40,6 +40,40 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+@router.post(
+    "/webhooks/ups/token",
+    response_model=AccessToken,
+    responses={
+        400: {"description": "grant_type is not client_credentials"},
+        401: {"description": "unknown client id or wrong client secret (invalid_client)"},
+    },
+)
+async def ups_token(request: Request) -> JSONResponse:
+    """UPS Track Alert's OAuth 2.0 client-credentials token endpoint.
+
+    UPS authenticates with ``RELAY_CARRIERS__UPS__CLIENT_ID`` and ``__SECRET`` (HTTP Basic or
+    form fields) and sends the token it gets as ``Authorization: Bearer`` on every webhook.
+    """
+    parts: Parts = request.app.state.parts
+    body = await read_body(request, 16 * 1024)
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    issued = parts.intake.issue_token("ups", headers, body)
+    return JSONResponse(
+        {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+        },
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
 @router.post(
     "/webhooks/{carrier}",
     status_code=202,
@@ -64,7 +98,7 @@ async def receive_webhook(
     body = await read_body(request, parts.settings.max_body_bytes)
     headers = {key.lower(): value for key, value in request.headers.items()}
     accepted = await parts.intake.accept(
-        carrier, headers, body, request.headers.get("content-type")
+        carrier, headers, body, request.headers.get("content-type"), request.query_params
     )
     return JSONResponse(
         {

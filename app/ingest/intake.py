@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 import structlog
 
-from app.errors import NotFound, Unauthorized, Unprocessable, UnsupportedMediaType
+from app.errors import (
+    NotFound,
+    OAuthError,
+    Unauthorized,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from app.ingest.carriers import Carrier
-from app.ingest.signatures import SignatureInvalid
-from app.normalize.model import ParseContext, PayloadRejected
+from app.ingest.references import with_invoice_from_references
+from app.ingest.signatures import SignatureInvalid, issue_ups_token, presented_credential
+from app.normalize.model import ParseContext, PayloadRejected, ShipmentUpdate
 from app.settings import Settings
 from app.store.store import IngestResult, Store
 
@@ -25,6 +34,12 @@ class Accepted:
     webhook_id: str
     new_events: int
     duplicate_events: int
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
 
 
 @dataclass(frozen=True)
@@ -60,34 +75,91 @@ class Intake:
             )
         return carrier
 
-    def authenticate(self, carrier: Carrier, headers: Mapping[str, str], body: bytes) -> None:
+    def authenticate(
+        self,
+        carrier: Carrier,
+        headers: Mapping[str, str],
+        body: bytes,
+        query: Mapping[str, str] | None = None,
+    ) -> None:
         configured = self._settings.carrier(carrier.name)
-        if configured.secret is None:
+        credential = (
+            configured.public_key if carrier.credential == "public_key" else configured.secret
+        )
+        if credential is None:
             if configured.allow_unsigned:
                 return
             upper = carrier.name.upper()
             raise Unauthorized(
-                f"carrier {carrier.name} has no secret configured: set "
-                f"RELAY_CARRIERS__{upper}__SECRET (or RELAY_CARRIERS__{upper}__ALLOW_UNSIGNED=true)"
+                f"carrier {carrier.name} has no {carrier.credential} configured: set "
+                f"RELAY_CARRIERS__{upper}__{carrier.credential.upper()} "
+                f"(or RELAY_CARRIERS__{upper}__ALLOW_UNSIGNED=true)"
             )
+        secret = credential.get_secret_value()
+        token = (query or {}).get("token")
+        if carrier.url_token and token is not None:
+            if hmac.compare_digest(token.encode(), secret.encode()):
+                return
+            raise Unauthorized(f"{carrier.name} ?token= does not match the configured secret")
         try:
-            carrier.verify(configured.secret.get_secret_value(), headers, body, self._clock())
+            carrier.verify(secret, headers, body, self._clock())
         except SignatureInvalid as error:
             raise Unauthorized(f"{carrier.name} signature check failed: {error}") from None
 
+    def issue_token(
+        self, carrier_name: str, headers: Mapping[str, str], form: bytes
+    ) -> IssuedToken:
+        """OAuth 2.0 client credentials (RFC 6749 §4.4) for carriers that fetch a token (UPS).
+
+        The client authenticates with HTTP Basic or ``client_id``/``client_secret`` form
+        fields; ``grant_type`` must be ``client_credentials``.
+        """
+        configured = self._settings.carrier(carrier_name)
+        fields = {key: values[-1] for key, values in parse_qs(form.decode("latin-1")).items()}
+        if fields.get("grant_type", "client_credentials") != "client_credentials":
+            raise OAuthError("unsupported_grant_type", "grant_type must be client_credentials")
+        if "authorization" in headers:
+            try:
+                client_id, client_secret = presented_credential(headers)
+            except SignatureInvalid as error:
+                raise OAuthError("invalid_client", str(error), status_code=401) from None
+        else:
+            client_id, client_secret = fields.get("client_id"), fields.get("client_secret", "")
+        upper = carrier_name.upper()
+        if configured.secret is None or configured.client_id is None:
+            raise OAuthError(
+                "invalid_client",
+                f"the relay has no UPS client configured: set RELAY_CARRIERS__{upper}__CLIENT_ID "
+                f"and RELAY_CARRIERS__{upper}__SECRET",
+                status_code=401,
+            )
+        secret = configured.secret.get_secret_value()
+        id_matches = hmac.compare_digest((client_id or "").encode(), configured.client_id.encode())
+        secret_matches = hmac.compare_digest(client_secret.encode(), secret.encode())
+        if not (id_matches and secret_matches):
+            raise OAuthError("invalid_client", "unknown client id or wrong client secret", 401)
+        token, lifetime = issue_ups_token(secret, self._clock())
+        log.info("carrier.token_issued", carrier=carrier_name, expires_in=lifetime)
+        return IssuedToken(token, lifetime)
+
     async def accept(
-        self, carrier_name: str, headers: Mapping[str, str], body: bytes, content_type: str | None
+        self,
+        carrier_name: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        content_type: str | None,
+        query: Mapping[str, str] | None = None,
     ) -> Accepted:
         """Authenticate, read and store a webhook; raise a :class:`RelayError` otherwise.
 
         A signed payload the adapter cannot read is quarantined before the 422.
         """
         carrier = self.carrier(carrier_name)
-        self.authenticate(carrier, headers, body)
+        self.authenticate(carrier, headers, body, query)
         payload = _decode_json(body, content_type)
         bound = log.bind(carrier=carrier.name)
         try:
-            updates = carrier.parse(payload, self._context)
+            updates = self._parse(carrier, payload)
         except PayloadRejected as rejection:
             webhook_id = await self._store.quarantine_webhook(
                 carrier.name, body, rejection.detail, self._clock()
@@ -111,6 +183,13 @@ class Intake:
         )
         return Accepted(result.webhook_id, result.new_events, result.duplicate_events)
 
+    def _parse(self, carrier: Carrier, payload: Any) -> list[ShipmentUpdate]:
+        """The adapter's reading, with invoices named by the carrier's reference settings."""
+        rule = self._settings.carrier(carrier.name)
+        return [
+            with_invoice_from_references(u, rule) for u in carrier.parse(payload, self._context)
+        ]
+
     async def replay_quarantine(self, carrier: str | None = None) -> ReplayReport:
         """Re-run quarantined webhooks through today's adapters; keep those still unreadable."""
         replayed = still = new_events = 0
@@ -119,7 +198,7 @@ class Intake:
             try:
                 if adapter is None:
                     raise PayloadRejected(f"no carrier named {webhook.carrier!r} any more")
-                updates = adapter.parse(_decode_json(webhook.body, None), self._context)
+                updates = self._parse(adapter, _decode_json(webhook.body, None))
             except (PayloadRejected, UnsupportedMediaType) as failure:
                 await self._store.keep_in_quarantine(webhook.id, failure.detail)
                 still += 1
@@ -138,6 +217,14 @@ class Intake:
                 events=result.new_events,
             )
         return ReplayReport(replayed, still, new_events)
+
+
+def read_updates(carrier: Carrier, payload: Any, settings: Settings) -> list[ShipmentUpdate]:
+    """The adapter's reading of a payload, with the invoices that the carrier's reference
+    settings find in it; raises :class:`PayloadRejected`."""
+    context = ParseContext(default_zone=settings.carrier_default_timezone)
+    rule = settings.carrier(carrier.name)
+    return [with_invoice_from_references(u, rule) for u in carrier.parse(payload, context)]
 
 
 def _decode_json(body: bytes, content_type: str | None) -> Any:

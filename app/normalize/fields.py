@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from app.normalize.model import PayloadRejected
 
@@ -41,6 +42,28 @@ def optional_text(*values: Any) -> str:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return ""
+
+
+def text_or_number(value: Any) -> str:
+    """A non-blank string trimmed, or a JSON number as its text; ``""`` otherwise.
+
+    For identifiers and references that carriers send either way (``"123"`` or ``123``).
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return optional_text(value)
+
+
+def http_url(value: Any) -> str | None:
+    """``value`` when it is a usable http(s) URL without blanks; None otherwise."""
+    text = optional_text(value)
+    if not text or any(char.isspace() for char in text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    return text if parts.scheme.lower() in {"http", "https"} and parts.netloc else None
 
 
 def read_each(value: Any, where: str, read: Callable[[Mapping[str, Any], str], T]) -> tuple[T, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,12 +38,27 @@ class TrackingEvent:
             raise ValueError("TrackingEvent.occurred_at must be timezone-aware")
 
 
+def oldest_first(events: Iterable[TrackingEvent]) -> tuple[TrackingEvent, ...]:
+    """Distinct events sorted by time; ties keep the payload's order.
+
+    Carriers repeat events inside one payload (Shippo's current status repeats the newest
+    history entry) and list them newest first (17TRACK, DHL).
+    """
+    return tuple(sorted(dict.fromkeys(events), key=lambda event: event.occurred_at))
+
+
 @dataclass(frozen=True)
 class ShipmentUpdate:
     """What one webhook says about one tracking number.
 
     ``order_id``/``invoice_number`` are set only when the payload names the VTEX
     invoice itself (the generic format); they register the shipment.
+
+    ``aliases`` are other identifiers of the same shipment the carrier documents (Melhor
+    Envio's label id and protocol): a shipment registered under one of them matches.
+    ``references`` are the order references the payload carries, by the names the
+    adapter documents (``order_id``, ``metadata``, ``tag``...); a carrier's settings may
+    map them to a VTEX orderId and invoiceNumber.
     """
 
     tracking_number: str
@@ -50,6 +66,8 @@ class ShipmentUpdate:
     order_id: str | None = None
     invoice_number: str | None = None
     tracking_url: str | None = None
+    aliases: tuple[str, ...] = ()
+    references: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

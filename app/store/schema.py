@@ -108,6 +108,17 @@ events = Table(
     Index("ix_events_tracking", "tracking_number", "occurred_at"),
 )
 
+# Other identifiers a carrier gives the same shipment (Melhor Envio: the label's carrier
+# tracking code and protocol, while its events are keyed by the label id). A shipment
+# registered under an alias delivers the events of the tracking number it stands for.
+shipment_aliases = Table(
+    "shipment_aliases",
+    metadata,
+    Column("alias", String(128), primary_key=True),
+    Column("tracking_number", String(128), nullable=False),
+    Index("ix_shipment_aliases_tracking", "tracking_number"),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,

@@ -31,6 +31,7 @@ from app.store.schema import (
     events,
     meta,
     metadata,
+    shipment_aliases,
     shipments,
     webhooks,
 )
@@ -310,6 +311,12 @@ class Store:
                 ):
                     registered_anew.add(number)
                 order_id, invoice_number = update_.order_id, update_.invoice_number
+            if update_.aliases:
+                known = self._link_aliases(conn, number, update_.aliases)
+                if order_id is None and known is not None:
+                    order_id, invoice_number, account = known
+                    self._register(conn, number, order_id, invoice_number, None, account, now)
+                    registered_anew.add(number)
             rows = _event_rows(carrier, number, update_.events, webhook_id, at, sql)
             inserted = 0
             if rows:
@@ -430,6 +437,27 @@ class Store:
         statement = _ignoring_conflicts(conn, events).returning(events.c.id)
         return len(conn.execute(statement, rows).all())
 
+    def _link_aliases(
+        self, conn: Connection, tracking_number: str, aliases: Sequence[str]
+    ) -> tuple[str, str, str | None] | None:
+        """Remember the aliases of a tracking number; return the invoice (orderId,
+        invoiceNumber, account) of a shipment registered under one of them, if any."""
+        others = sorted({alias for alias in aliases if alias and alias != tracking_number})
+        if not others:
+            return None
+        conn.execute(
+            _ignoring_conflicts(conn, shipment_aliases),
+            [{"alias": alias, "tracking_number": tracking_number} for alias in others],
+        )
+        row = conn.execute(
+            select(shipments.c.order_id, shipments.c.invoice_number, shipments.c.account)
+            .where(shipments.c.tracking_number.in_(others))
+            .where(shipments.c.order_id.is_not(None))
+            .order_by(shipments.c.registered_at.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else (row.order_id, row.invoice_number, row.account)
+
     # -- shipment registry ---------------------------------------------------
 
     @_writes
@@ -453,12 +481,18 @@ class Store:
         ).first()
         created = existing is None or existing.registered_at is None
         self._see_shipment(conn, tracking_number, carrier, None, now)
-        changed = self._register(
-            conn, tracking_number, order_id, invoice_number, carrier, account, now
-        )
-        queued = self._queue_for_tracking_numbers(
-            conn, {tracking_number} if changed else set(), now
-        )
+        changed_numbers = set()
+        if self._register(conn, tracking_number, order_id, invoice_number, carrier, account, now):
+            changed_numbers.add(tracking_number)
+        # The number may be an alias of a shipment whose events are held under another key.
+        for (aliased,) in conn.execute(
+            select(shipment_aliases.c.tracking_number).where(
+                shipment_aliases.c.alias == tracking_number
+            )
+        ).all():
+            if self._register(conn, aliased, order_id, invoice_number, None, account, now):
+                changed_numbers.add(aliased)
+        queued = self._queue_for_tracking_numbers(conn, changed_numbers, now)
         return Registration(created=created, deliveries_queued=queued)
 
     def _register(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -275,6 +276,59 @@ async def test_a_payload_naming_the_invoice_registers_the_shipment(store: Store)
     view = await store.get_shipment("TRK1")
     assert view is not None
     assert (view.registered, view.order_id, view.invoice_number) == (True, "ORD-9", "INV-9")
+
+
+def aliased(tracking_number: str, *events: Any, aliases: tuple[str, ...]) -> Any:
+    return dataclasses.replace(update(tracking_number, *events), aliases=aliases)
+
+
+async def test_a_shipment_registered_under_an_alias_gets_the_events_held_under_the_key(
+    store: Store,
+) -> None:
+    # Melhor Envio: events are keyed by the label id; VTEX knows the carrier tracking code.
+    await store.record_webhook(
+        "melhor_envio", BODY, [aliased("label-1", event(T0), aliases=("QX1BR", "ORD-P1"))], T0
+    )
+
+    registration = await store.register_shipment("QX1BR", "ORD-1", "INV-1", None, None, T0)
+
+    assert registration.deliveries_queued == 1
+    jobs = await claim(store, T0)
+    assert [(j.order_id, j.invoice_number) for j in jobs] == [("ORD-1", "INV-1")]
+    assert len((await store.invoice_history("ORD-1", "INV-1")).events) == 1
+
+
+async def test_events_under_a_new_key_find_the_shipment_registered_under_their_alias(
+    store: Store,
+) -> None:
+    await store.register_shipment("QX2BR", "ORD-2", "INV-2", None, None, T0)
+
+    result = await store.record_webhook(
+        "melhor_envio", BODY, [aliased("label-2", event(T0), aliases=("QX2BR",))], T0
+    )
+    later = await store.record_webhook(
+        "melhor_envio",
+        BODY,
+        [aliased("label-2", event(T0), event(T0 + timedelta(hours=2)), aliases=("QX2BR",))],
+        T0,
+    )
+
+    assert (result.new_events, result.deliveries_queued) == (1, 1)
+    assert later.new_events == 1
+    assert len((await store.invoice_history("ORD-2", "INV-2")).events) == 2
+    view = await store.get_shipment("label-2")
+    assert view is not None
+    assert (view.order_id, view.invoice_number) == ("ORD-2", "INV-2")
+
+
+async def test_an_alias_that_matches_nothing_registers_nothing(store: Store) -> None:
+    result = await store.record_webhook(
+        "melhor_envio", BODY, [aliased("label-3", event(T0), aliases=("QX3BR", "label-3"))], T0
+    )
+
+    assert (result.new_events, result.deliveries_queued) == (1, 0)
+    await store.register_shipment("SOMETHING-ELSE", "ORD-3", "INV-3", None, None, T0)
+    assert await claim(store, T0 + timedelta(days=1)) == []
 
 
 # -- the delivery queue ----------------------------------------------------------

@@ -65,6 +65,8 @@ def test_check_prints_the_events_and_the_vtex_body(
         "shipments": [
             {
                 "trackingNumber": "QC771093264BR",
+                "aliases": [],
+                "references": {},
                 "orderId": "1172452900788-01",
                 "invoiceNumber": "000030711",
                 "trackingUrl": "https://carrier.example/t/QC771093264BR",

@@ -233,3 +233,24 @@ def test_aftership_documented_envelope(reference_dir: Path) -> None:
     )
     assert (event.status, event.carrier_status) == (Status.IN_TRANSIT, "InTransit_001")
     assert event.description == "Departed Shipping Partner Facility, USPS Awaiting Item"
+
+
+# --- every carrier's published samples have a contract test -----------------------------
+
+REFERENCE_FOLDER = {"melhor_envio": "melhor-envio"}
+"""Carrier path names whose reference folder is spelled differently."""
+
+
+def test_every_carrier_with_published_samples_has_a_contract_test(reference_dir: Path) -> None:
+    from app.ingest.carriers import BUILT_IN
+
+    here = Path(__file__).parent
+    missing = []
+    for name, carrier in BUILT_IN.items():
+        folder = reference_dir / "carriers" / REFERENCE_FOLDER.get(name, name)
+        if not list(folder.glob("*.json")):
+            continue
+        module = carrier.parse.__module__.rsplit(".", 1)[-1]
+        if name not in ADAPTERS and not (here / f"test_reference_{module}.py").exists():
+            missing.append(f"{name} ({folder.name}): add tests/unit/test_reference_{module}.py")
+    assert not missing, missing
