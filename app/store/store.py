@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Table, and_, bindparam, func, select, true, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -611,10 +611,20 @@ class Store:
         ).first()
         if row is None:
             return None
+        # A number registered as an alias (Melhor Envio's carrier code) shows the events held
+        # under the key it stands for.
+        keys = select(shipment_aliases.c.tracking_number).where(
+            shipment_aliases.c.alias == tracking_number
+        )
         event_rows = (
             conn.execute(
                 select(events)
-                .where(events.c.tracking_number == tracking_number)
+                .where(
+                    or_(
+                        events.c.tracking_number == tracking_number,
+                        events.c.tracking_number.in_(keys),
+                    )
+                )
                 .order_by(events.c.occurred_at, events.c.id)
             )
         ).all()

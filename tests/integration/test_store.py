@@ -296,6 +296,10 @@ async def test_a_shipment_registered_under_an_alias_gets_the_events_held_under_t
     jobs = await claim(store, T0)
     assert [(j.order_id, j.invoice_number) for j in jobs] == [("ORD-1", "INV-1")]
     assert len((await store.invoice_history("ORD-1", "INV-1")).events) == 1
+    # Looked up by the alias, the shipment shows the events held under its key.
+    view = await store.get_shipment("QX1BR")
+    assert view is not None
+    assert len(view.events) == 1
 
 
 async def test_events_under_a_new_key_find_the_shipment_registered_under_their_alias(

@@ -145,6 +145,55 @@ def test_check_of_an_unknown_carrier_exits_1_naming_the_known_ones(
     assert "generic" in captured.err
 
 
+DECLARED = Path(__file__).parent.parent / "fixtures" / "declared"
+
+
+def test_check_reads_a_carrier_declared_in_the_carriers_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RELAY_CARRIERS_FILE", str(DECLARED / "carriers.yaml"))
+    monkeypatch.setenv("RELAY_CARRIERS__RAPIDEZ__ORDER_ID_FROM", "order_id")
+    monkeypatch.setenv("RELAY_CARRIERS__RAPIDEZ__INVOICE_NUMBER_FROM", "invoice_number")
+
+    assert main(["check", "rapidez", str(DECLARED / "rapidez" / "delivered.json")]) == 0
+
+    [shipment] = json.loads(capsys.readouterr().out)["shipments"]
+    # Its references name the invoice, as the carrier's settings ask.
+    assert (shipment["orderId"], shipment["invoiceNumber"]) == ("1402320512345-01", "000123456")
+    assert shipment["trackingNumber"] == "RPZ100234567BR"
+    assert shipment["vtexBody"]["isDelivered"] is True
+    # 17:58 in São Paulo, where the carrier writes its times without an offset.
+    assert shipment["events"][-1]["time"] == "2024-03-14T20:58:00Z"
+
+
+@pytest.mark.parametrize("command", [["check", "rapidez", "payload.json"], ["serve"]])
+def test_an_invalid_carriers_file_exits_2_naming_file_carrier_and_field(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    broken = tmp_path / "carriers.yaml"
+    broken.write_text(
+        (DECLARED / "carriers.yaml")
+        .read_text(encoding="utf-8")
+        .replace("time: data_hora", "time: data_hora[", 1),
+        encoding="utf-8",
+    )
+    write_payload(tmp_path, GENERIC_PAYLOAD)
+    monkeypatch.setenv("RELAY_CARRIERS_FILE", str(broken))
+
+    with pytest.raises(SystemExit) as exited:
+        main(command)
+
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "carriers.yaml" in error
+    assert "'rapidez'" in error
+    assert "event.time" in error
+    assert "Traceback" not in error
+
+
 def test_check_of_a_missing_file_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,6 +4,10 @@ The envelope is ``{event, event_id, msg, ts}`` where ``msg`` is the whole Tracki
 object, checkpoints oldest first. ``checkpoint_time`` may lack an offset (it is
 carrier-local, and AfterShip documents no zone), so it is read in the default zone.
 When a checkpoint has no ``city``, its free-text ``location`` stands in.
+
+``references``: ``order_id``, ``order_number``, ``title`` (when it is not just the
+tracking number, AfterShip's default) and each ``custom_fields.<key>`` with a text or
+number value.
 """
 
 from __future__ import annotations
@@ -12,7 +16,13 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from app.normalize.fields import optional_text, read_each, require_object, require_text
+from app.normalize.fields import (
+    optional_text,
+    read_each,
+    require_object,
+    require_text,
+    text_or_number,
+)
 from app.normalize.model import ParseContext, ShipmentUpdate, Status, TrackingEvent
 from app.normalize.times import parse_timestamp
 
@@ -53,6 +63,17 @@ def _event(checkpoint: Mapping[str, Any], where: str, context: ParseContext) -> 
     )
 
 
+def _references(msg: Mapping[str, Any], tracking_number: str) -> dict[str, str]:
+    found = {name: text_or_number(msg.get(name)) for name in ("order_id", "order_number", "title")}
+    if found["title"] == tracking_number:
+        del found["title"]
+    custom = msg.get("custom_fields")
+    if isinstance(custom, Mapping):
+        for key, value in custom.items():
+            found[f"custom_fields.{key}"] = text_or_number(value)
+    return {name: value for name, value in found.items() if value}
+
+
 def parse(payload: Any, context: ParseContext) -> list[ShipmentUpdate]:
     """Read a webhook envelope; ``msg.checkpoints`` become the events."""
     msg = require_object(require_object(payload, "body").get("msg"), "msg")
@@ -61,4 +82,5 @@ def parse(payload: Any, context: ParseContext) -> list[ShipmentUpdate]:
         msg.get("checkpoints"), "msg.checkpoints", partial(_event, context=context)
     )
     link = optional_text(msg.get("courier_tracking_link")) or None
-    return [ShipmentUpdate(tracking_number, checkpoints, tracking_url=link)]
+    references = _references(msg, tracking_number)
+    return [ShipmentUpdate(tracking_number, checkpoints, tracking_url=link, references=references)]

@@ -26,9 +26,10 @@ accumulates the events), so each POST yields one update with one event. Quirks:
   ``"021"`` give the same code and the same event identity.
 - City and state are ``activityLocation.city`` / ``stateProvince`` as sent (case varies).
 
-The payload carries no order reference, no public tracking link and no documented alias
-(the enhanced ``alternateTrackingNumber`` is not used), so ``references``, ``aliases``
-and ``tracking_url`` stay empty.
+The payload carries no order reference and no public tracking link, so ``references``
+and ``tracking_url`` stay empty. The enhanced ``alternateTrackingNumber`` (e.g. the
+Mail Innovations number of a package) is an alias: a shipment registered under it
+matches.
 """
 
 from __future__ import annotations
@@ -143,4 +144,6 @@ def parse(payload: Any, context: ParseContext) -> list[ShipmentUpdate]:
         city=optional_text(place.get("city")),
         state=optional_text(place.get("stateProvince")),
     )
-    return [ShipmentUpdate(tracking_number, (event,))]
+    alternate = optional_text(payload.get("alternateTrackingNumber"))
+    aliases = (alternate,) if alternate and alternate != tracking_number else ()
+    return [ShipmentUpdate(tracking_number, (event,), aliases=aliases)]

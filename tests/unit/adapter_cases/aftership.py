@@ -20,6 +20,15 @@ CASES = (
                "Objeto entregue ao destinatário", S.DELIVERED, "Delivered_001"),
         ),
         tracking_url="https://rastreio.example.com.br/LB482019377BR",
+        # Blank and non-scalar custom fields are left out; numbers become text.
+        references={
+            "order_id": "1400123450042-01",
+            "order_number": "1042",
+            "title": "Pedido 1042",
+            "custom_fields.nota_fiscal": "000104299",
+            "custom_fields.canal": "loja-sp",
+            "custom_fields.prioridade": "2",
+        },
     ),
     Case(
         CARRIER,

@@ -16,6 +16,8 @@ CASES = (
             Ev("2026-04-15T17:32:10+00:00", "SÃO PAULO", "SP",
                "Entregue", S.DELIVERED, "D/FS/011"),
         ),
+        # The enhanced subscription's alternate number (Mail Innovations) is an alias.
+        aliases=("92748901234567890123456789",),
     ),
     Case(
         CARRIER,
