@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 from typing import Any, TextIO
+from urllib.parse import unquote_plus
 
 import structlog
 
@@ -23,12 +24,20 @@ class _NamedWriteLogger(structlog.WriteLogger):
         self.name = name
 
 
-_SECRET_QUERY = re.compile(r"([?&](?:token|access_token|client_secret)=)[^&#\s]*", re.IGNORECASE)
+_QUERY_PARAMETER = re.compile(r"([?&])([^=&#\s]*)=([^&#\s]*)")
+_SECRET_PARAMETERS = frozenset({"token", "access_token", "client_secret"})
 
 
 def redact_query_secrets(text: str) -> str:
-    """``/webhooks/shippo?token=abc`` → ``/webhooks/shippo?token=[redacted]``."""
-    return _SECRET_QUERY.sub(r"\1[redacted]", text)
+    """``/webhooks/shippo?token=abc`` → ``/webhooks/shippo?token=[redacted]``; the name is
+    compared decoded, so ``?%74oken=abc`` is redacted too."""
+
+    def redact(match: re.Match[str]) -> str:
+        if unquote_plus(match.group(2)).strip().lower() in _SECRET_PARAMETERS:
+            return f"{match.group(1)}{match.group(2)}=[redacted]"
+        return match.group(0)
+
+    return _QUERY_PARAMETER.sub(redact, text)
 
 
 class _RedactAccessLogSecrets(logging.Filter):

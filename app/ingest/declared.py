@@ -49,6 +49,7 @@ from app.normalize.model import Status
 # One path segment, and one settings segment: RELAY_CARRIERS__<NAME>__SECRET would not
 # survive a double underscore, and a leading or trailing one reads as a typo.
 _NAME = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
+MAX_NAME_LENGTH = 64  # the store's carrier column
 _HEADER = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 _SAMPLE = datetime(2031, 11, 28, 21, 47, 53, 123456, tzinfo=UTC)  # every field distinct
 _TIME_KEYWORDS = (declarative.EPOCH_SECONDS, declarative.EPOCH_MILLISECONDS)
@@ -361,10 +362,11 @@ def load_declared_carriers(path: Path, built_in_names: Collection[str]) -> dict[
     carriers: dict[str, Carrier] = {}
     for name, definition in declared.items():
         where = f"{path}: carrier {str(name)!r}"
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.match(name) or len(name) > MAX_NAME_LENGTH:
             problems.append(
-                f"{where}: name: must be lower-case letters, digits and single inner "
-                "underscores (it is the URL path and the RELAY_CARRIERS__<NAME>__ settings)"
+                f"{where}: name: must be at most {MAX_NAME_LENGTH} lower-case letters, digits "
+                "and single inner underscores (it is the URL path and the "
+                "RELAY_CARRIERS__<NAME>__ settings)"
             )
         elif name in built_in_names:
             problems.append(f"{where}: name: clashes with the built-in carrier {name!r}")

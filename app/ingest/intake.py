@@ -22,7 +22,12 @@ from app.errors import (
 from app.ingest.carriers import Carrier
 from app.ingest.references import with_invoice_from_references
 from app.ingest.signatures import SignatureInvalid, issue_ups_token, presented_credential
-from app.normalize.model import ParseContext, PayloadRejected, ShipmentUpdate
+from app.normalize.model import (
+    ParseContext,
+    PayloadRejected,
+    ShipmentUpdate,
+    checked_identifiers,
+)
 from app.settings import Settings
 from app.store.store import IngestResult, Store
 
@@ -116,7 +121,9 @@ class Intake:
         """
         configured = self._settings.carrier(carrier_name)
         fields = {key: values[-1] for key, values in parse_qs(form.decode("latin-1")).items()}
-        if fields.get("grant_type", "client_credentials") != "client_credentials":
+        if "grant_type" not in fields:
+            raise OAuthError("invalid_request", "grant_type=client_credentials is missing")
+        if fields["grant_type"] != "client_credentials":
             raise OAuthError("unsupported_grant_type", "grant_type must be client_credentials")
         if "authorization" in headers:
             try:
@@ -184,11 +191,7 @@ class Intake:
         return Accepted(result.webhook_id, result.new_events, result.duplicate_events)
 
     def _parse(self, carrier: Carrier, payload: Any) -> list[ShipmentUpdate]:
-        """The adapter's reading, with invoices named by the carrier's reference settings."""
-        rule = self._settings.carrier(carrier.name)
-        return [
-            with_invoice_from_references(u, rule) for u in carrier.parse(payload, self._context)
-        ]
+        return read_updates(carrier, payload, self._settings, self._context)
 
     async def replay_quarantine(self, carrier: str | None = None) -> ReplayReport:
         """Re-run quarantined webhooks through today's adapters; keep those still unreadable."""
@@ -219,12 +222,17 @@ class Intake:
         return ReplayReport(replayed, still, new_events)
 
 
-def read_updates(carrier: Carrier, payload: Any, settings: Settings) -> list[ShipmentUpdate]:
-    """The adapter's reading of a payload, with the invoices that the carrier's reference
-    settings find in it; raises :class:`PayloadRejected`."""
-    context = ParseContext(default_zone=settings.carrier_default_timezone)
+def read_updates(
+    carrier: Carrier, payload: Any, settings: Settings, context: ParseContext | None = None
+) -> list[ShipmentUpdate]:
+    """The adapter's reading of a payload, identifiers checked, with the invoices that the
+    carrier's reference settings find in it; raises :class:`PayloadRejected`."""
+    context = context or ParseContext(default_zone=settings.carrier_default_timezone)
     rule = settings.carrier(carrier.name)
-    return [with_invoice_from_references(u, rule) for u in carrier.parse(payload, context)]
+    return [
+        with_invoice_from_references(checked_identifiers(update), rule)
+        for update in carrier.parse(payload, context)
+    ]
 
 
 def _decode_json(body: bytes, content_type: str | None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -9,6 +10,13 @@ from urllib.parse import urlsplit
 from app.normalize.model import PayloadRejected
 
 T = TypeVar("T")
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number that names something (Python's JSON reads ``NaN`` and ``1e400`` too)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def require_object(value: Any, where: str) -> Mapping[str, Any]:
@@ -29,7 +37,7 @@ def require_list(value: Any, where: str) -> list[Any]:
 
 def require_text(value: Any, where: str) -> str:
     """A non-empty string (numbers are accepted as their text), or a rejection."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if _is_number(value):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise PayloadRejected(f"{where} is missing or empty")
@@ -49,7 +57,7 @@ def text_or_number(value: Any) -> str:
 
     For identifiers and references that carriers send either way (``"123"`` or ``123``).
     """
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if _is_number(value):
         return str(value)
     return optional_text(value)
 

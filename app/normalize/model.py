@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -75,6 +75,26 @@ class ParseContext:
     """What an adapter may know besides the payload: no settings, no clock."""
 
     default_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+
+MAX_IDENTIFIER_LENGTH = 128
+"""Tracking numbers, aliases, orderIds and invoice numbers longer than this are not ids."""
+
+
+def checked_identifiers(update: ShipmentUpdate) -> ShipmentUpdate:
+    """The update with aliases too long to be one dropped; raises :class:`PayloadRejected`
+    when its tracking number, orderId or invoice number is too long to be one."""
+    for name, value in (
+        ("tracking number", update.tracking_number),
+        ("orderId", update.order_id),
+        ("invoiceNumber", update.invoice_number),
+    ):
+        if value is not None and len(value) > MAX_IDENTIFIER_LENGTH:
+            raise PayloadRejected(
+                f"{name} {value[:20]!r}... is longer than {MAX_IDENTIFIER_LENGTH} characters"
+            )
+    aliases = tuple(alias for alias in update.aliases if len(alias) <= MAX_IDENTIFIER_LENGTH)
+    return update if aliases == update.aliases else replace(update, aliases=aliases)
 
 
 def invoice_number_problem(invoice_number: str) -> str | None:

@@ -264,6 +264,12 @@ def test_ups_token_endpoint_refuses_a_wrong_client(relay: RelayProcess) -> None:
         },
     )
     assert (wrong_grant.status_code, wrong_grant.json()["error"]) == (400, "unsupported_grant_type")
+    no_grant = relay.client.post(
+        "/webhooks/ups/token",
+        data={"client_id": UPS_CLIENT_ID, "client_secret": secret_of("ups")},
+    )
+    assert (no_grant.status_code, no_grant.json()["error"]) == (400, "invalid_request")
+    assert secret_of("ups") not in relay.log()
 
 
 def test_shippo_url_token_is_accepted_and_never_logged(relay: RelayProcess) -> None:
@@ -278,6 +284,7 @@ def test_shippo_url_token_is_accepted_and_never_logged(relay: RelayProcess) -> N
     assert bad.status_code == 401
     assert secret not in relay.log()
     assert json.dumps(secret) not in relay.log()
+    assert "/webhooks/shippo?token=[redacted]" in relay.log()  # the access line is there
 
 
 def test_order_references_in_payloads_register_their_shipments(tmp_path: Path) -> None:

@@ -53,11 +53,11 @@ EXAMPLES = hypothesis_settings(
 
 
 @contextlib.contextmanager
-def relay_client(tmp_path: Path, **carrier_settings: Any) -> Iterator[httpx.Client]:
+def relay_client(database_url: str, **carrier_settings: Any) -> Iterator[httpx.Client]:
     """The relay app served on loopback, every carrier configured with ``carrier_settings``."""
     settings = Settings(
         _env_file=None,
-        database_url=f"sqlite:///{tmp_path}/relay.db",
+        database_url=database_url,
         worker=False,
         carriers={name: carrier_settings for name in CARRIERS},
         carriers_file=DECLARED_FILE,
@@ -82,9 +82,10 @@ def relay_client(tmp_path: Path, **carrier_settings: Any) -> Iterator[httpx.Clie
 
 
 @pytest.fixture
-def unsigned_client(tmp_path: Path) -> Iterator[httpx.Client]:
-    """Every carrier accepts unsigned webhooks, so every body reaches its adapter."""
-    with relay_client(tmp_path, allow_unsigned=True) as client:
+def unsigned_client(database_url: str) -> Iterator[httpx.Client]:
+    """Every carrier accepts unsigned webhooks, so every body reaches its adapter (on SQLite
+    and on PostgreSQL, whose column widths SQLite does not enforce)."""
+    with relay_client(database_url, allow_unsigned=True) as client:
         yield client
 
 
@@ -139,6 +140,7 @@ header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), m
 
 
 def test_forged_credentials_get_401_from_every_carrier(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path}/relay.db"  # nothing reaches the database
     """With secrets configured, arbitrary values in every scheme's headers are refused."""
     names = [
         "authorization",
@@ -157,18 +159,41 @@ def test_forged_credentials_get_401_from_every_carrier(tmp_path: Path) -> None:
     ]
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     pem = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
-    with relay_client(tmp_path, secret="configured-secret-value", public_key=pem) as client:
+    with relay_client(database_url, secret="configured-secret-value", public_key=pem) as client:
 
         @EXAMPLES
         @given(
             carrier=st.sampled_from(CARRIERS),
             headers=st.dictionaries(st.sampled_from(names), header_values, max_size=5),
             body=st.binary(max_size=100),
+            token=st.none() | header_values,
         )
-        def check(carrier: str, headers: dict[str, str], body: bytes) -> None:
-            response = client.post(f"/webhooks/{carrier}", content=body, headers=headers)
+        def check(carrier: str, headers: dict[str, str], body: bytes, token: str | None) -> None:
+            params = {"token": token} if token is not None else None
+            response = client.post(
+                f"/webhooks/{carrier}", content=body, headers=headers, params=params
+            )
             assert response.status_code == 401, (carrier, headers, response.text)
             assert response.json()["error"] == "unauthorized"
             assert "configured-secret-value" not in response.text
 
         check()
+
+
+def test_identifiers_too_long_for_an_id_are_refused_or_dropped_not_a_500(
+    unsigned_client: httpx.Client,
+) -> None:
+    long = "X" * 129
+    fixtures = Path(__file__).parent.parent / "fixtures"
+    tracking = json.loads((fixtures / "generic" / "in_transit.json").read_bytes())
+    tracking["trackingNumber"] = long
+    label = json.loads((fixtures / "melhor_envio" / "delivered.json").read_bytes())
+    label["data"]["protocol"] = "ORD-" + long  # an alias: dropped, the label still read
+
+    refused = unsigned_client.post("/webhooks/generic", json=tracking)
+    accepted = unsigned_client.post("/webhooks/melhor_envio", json=label)
+
+    assert refused.status_code == 422, refused.text
+    assert "longer than 128 characters" in refused.json()["detail"]
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["events"] > 0

@@ -677,6 +677,7 @@ def test_a_bad_definition_names_file_carrier_and_field(
         ("ra-pidez", "lower-case letters"),
         ("ra__pidez", "single inner underscores"),
         ("_rapidez", "lower-case letters"),
+        ("r" * 65, "at most 64"),
         ("aftership", "clashes with the built-in carrier 'aftership'"),
         ("17track", "clashes with the built-in carrier '17track'"),
         (42, "lower-case letters"),

@@ -18,14 +18,17 @@ Quirks handled:
   Without it, ``status`` (DHL's raw status text) is the code and is mapped the same way
   when it is one of those five, else unknown. ``statusCode`` wins over ``status`` when
   they disagree (DHL's example pairs ``pre-transit`` with ``DELIVERED``). Returns have no
-  code of their own; they are not guessed from the free text, which is multilingual
-  and mentions "return" in other senses too: they stay in their code's status.
+  code of their own: an event whose description names a return to the sender in
+  unambiguous words ("returned to shipper", "devolvido ao remetente", "Rücksendung an
+  den Absender"...) is *returned*, so a parcel delivered back to its shipper is not
+  taken for delivered. Other mentions of "return" are not read.
 - ``description`` is the text; a ``remark`` that says something else is appended
   (``"<description> - <remark>"``); either alone stands in for the other, then
   ``status``. ``nextSteps`` is advice, not an event, and is left out.
 - ``location.address.addressLocality`` is free text that may include the street
-  (``"Oderweg 2, AMSTERDAM"``): the city is what follows its last comma. ``state`` is
-  ``addressRegion`` when given (DHL usually gives none), else empty.
+  (``"Oderweg 2, AMSTERDAM"``) or end with a state and country (``"Salt Lake City, UT,
+  US"``): a trailing country code is dropped, a trailing two-letter state is the state
+  (unless ``addressRegion`` gives one), and the city is the last part left.
 - The shipment-level ``status`` repeats the newest event (with a different time
   notation, so it would not be recognised as a repeat in every zone) and
   ``details.proofOfDelivery`` is not an event (in DHL's example it contradicts them):
@@ -75,6 +78,14 @@ CUSTOMER_REFERENCE = "customer_reference"
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
+_STATE_CODE = re.compile(r"[A-Z]{2}")
+_RETURN_PHRASES = re.compile(
+    r"return(ed|ing)? to (the )?(sender|shipper|origin)"
+    r"|devolvid[oa] ao remetente|devolu[çc][ãa]o ao remetente"
+    r"|devuelt[oa] al remitente|r[üu]cksendung an den absender|retour (à l')?exp[ée]diteur",
+    re.IGNORECASE,
+)
+
 
 def _object(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
@@ -88,24 +99,43 @@ def _description(event: Mapping[str, Any]) -> str:
     return description or remark or optional_text(event.get("status"))
 
 
-def _city(locality: str) -> str:
-    """The part after the last comma of a free-text locality (it may start with a street)."""
-    parts = [part.strip() for part in locality.split(",") if part.strip()]
-    return parts[-1] if parts else ""
+def _place(address: Mapping[str, Any]) -> tuple[str, str]:
+    """(city, state) of a free-text locality, which may start with a street and end with a
+    state and a country: ``"Oderweg 2, AMSTERDAM"`` → AMSTERDAM; ``"Salt Lake City, UT,
+    US"`` → Salt Lake City, UT. ``addressRegion`` names the state when DHL gives it."""
+    parts = [part.strip() for part in optional_text(address.get("addressLocality")).split(",")]
+    parts = [part for part in parts if part]
+    country = optional_text(address.get("countryCode")).upper()
+    if len(parts) > 1 and len(parts[-1]) == 2 and parts[-1].upper() in (country, "US", "BR"):
+        parts.pop()  # a trailing country code
+    state = optional_text(address.get("addressRegion"))
+    if len(parts) > 1 and _STATE_CODE.fullmatch(parts[-1]):
+        state = state or parts.pop()
+    return (parts[-1] if parts else ""), state
+
+
+def _status(code: str, description: str) -> Status:
+    status = _STATUSES.get(code.lower(), Status.UNKNOWN)
+    # Returns have no code of their own; a few unambiguous phrases name them.
+    if status is not Status.INFO_RECEIVED and _RETURN_PHRASES.search(description):
+        return Status.RETURNED
+    return status
 
 
 def _event(event: Mapping[str, Any], where: str, context: ParseContext) -> TrackingEvent:
     address = _object(_object(event.get("location")).get("address"))
     code = optional_text(event.get("statusCode"), event.get("status"))
+    description = _description(event)
+    city, state = _place(address)
     return TrackingEvent(
         occurred_at=parse_timestamp(
             event.get("timestamp"), context.default_zone, field=f"{where}.timestamp"
         ),
-        status=_STATUSES.get(code.lower(), Status.UNKNOWN),
+        status=_status(code, description),
         carrier_status=code,
-        description=_description(event),
-        city=_city(optional_text(address.get("addressLocality"))),
-        state=optional_text(address.get("addressRegion")),
+        description=description,
+        city=city,
+        state=state,
     )
 
 

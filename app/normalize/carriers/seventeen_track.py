@@ -11,7 +11,8 @@ Quirks handled:
 - The published sample has ``tracking``, ``latest_status``... directly under ``data`` and
   a ``track_info`` holding only part of ``shipping_info``. So ``tracking`` is read from
   ``data.track_info`` when it has one, else from ``data`` itself.
-- Time: ``time_iso`` (carrier-local, with an offset), else ``time_utc``, else ``time_raw``
+- Time: ``time_iso`` (carrier-local, with an offset; one without an offset yields to
+  ``time_utc`` when that is sent), else ``time_utc``, else ``time_raw``
   (``{date, time, timezone}``, timezone as ``-03:00``, ``UTC-3``...). 17TRACK documents no
   zone: a time without an offset is read in the default zone. The first of them present
   must be readable; an event with none is rejected.
@@ -126,11 +127,22 @@ def _absent(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def _has_offset(value: Any) -> bool:
+    try:
+        return datetime.fromisoformat(str(value).strip()).utcoffset() is not None
+    except ValueError:
+        return False
+
+
 def _occurred_at(event: Mapping[str, Any], where: str, context: ParseContext) -> datetime:
-    for key, zone in (("time_iso", context.default_zone), ("time_utc", UTC_ZONE)):
-        value = event.get(key)
-        if not _absent(value):
-            return parse_timestamp(value, zone, field=f"{where}.{key}")
+    iso, utc = event.get("time_iso"), event.get("time_utc")
+    if not _absent(iso):
+        local = parse_timestamp(iso, context.default_zone, field=f"{where}.time_iso")
+        # A time_iso written without its offset is ambiguous; time_utc is not.
+        if _absent(utc) or _has_offset(iso):
+            return local
+    if not _absent(utc):
+        return parse_timestamp(utc, UTC_ZONE, field=f"{where}.time_utc")
     raw = event.get("time_raw")
     found = None if _absent(raw) else _raw_time(raw, f"{where}.time_raw", context.default_zone)
     if found is None:

@@ -15,9 +15,10 @@ Quirks, and what this adapter does about them:
 - Order: ShipEngine may list events newest first; they are sorted by time (stable).
   Exact repeats inside one body are dropped.
 - Status: the event's ``status_code`` (UN unknown, AC and NY info_received, IT
-  in_transit, DE delivered, EX and AT exception, SP delivered: "delivered to
-  collection location" means the parcel reached the pickup point the buyer chose,
-  which is the merchant's delivery) refined by its ``status_detail_code``
+  in_transit, DE delivered, EX and AT exception, SP out_for_delivery: "delivered to
+  collection location" means the parcel waits at a pickup point for the buyer, like
+  AfterShip's AvailableForPickup; VTEX's ``isDelivered`` can never be taken back, so
+  it waits for the collection) refined by its ``status_detail_code``
   (return-to-sender codes → returned, OUT_FOR_DELIVERY and the awaiting-pickup codes
   → out_for_delivery, delivered variants → delivered).
 - Events without codes: the SDK mock has ``status_code: ""`` on its event and legacy
@@ -64,7 +65,7 @@ _STATUS_CODES = {
     "NY": Status.INFO_RECEIVED,
     "IT": Status.IN_TRANSIT,
     "DE": Status.DELIVERED,
-    "SP": Status.DELIVERED,
+    "SP": Status.OUT_FOR_DELIVERY,
     "EX": Status.EXCEPTION,
     "AT": Status.EXCEPTION,
 }
@@ -195,12 +196,13 @@ def parse(payload: Any, context: ParseContext) -> list[ShipmentUpdate]:
     tracking = require_object(envelope.get("data"), "data")
     tracking_number = require_text(tracking.get("tracking_number"), "data.tracking_number")
 
-    reads: list[_Read] = []
-    for i, item in enumerate(require_list(tracking.get("events"), "data.events")):
-        where = f"data.events.{i}"
-        read = _read_event(require_object(item, where), where, context)
-        if read not in reads:  # a repeat of an event already in this body
-            reads.append(read)
+    # dict.fromkeys drops repeats of an event already in this body, keeping the order.
+    reads = list(
+        dict.fromkeys(
+            _read_event(require_object(item, f"data.events.{i}"), f"data.events.{i}", context)
+            for i, item in enumerate(require_list(tracking.get("events"), "data.events"))
+        )
+    )
     newest_first = len(reads) > 1 and reads[0].event.occurred_at > reads[-1].event.occurred_at
     reads.sort(key=lambda read: read.event.occurred_at)
 

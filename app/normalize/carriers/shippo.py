@@ -15,9 +15,10 @@ Quirks handled:
 - ``status`` (UNKNOWN, PRE_TRANSIT, TRANSIT, DELIVERED, RETURNED, FAILURE) is refined by
   ``substatus.code`` (``out_for_delivery``, ``return_to_sender``, ``delivery_attempted``...)
   and, per Shippo's docs, a TRANSIT entry whose substatus says ``action_required`` is an
-  exception. DELIVERED stays delivered whatever the substatus says: Shippo's own sample
-  carries ``information_received`` on a DELIVERED entry. ``carrier_status`` is the
-  substatus code, else the status.
+  exception. DELIVERED and RETURNED stay what they are whatever the substatus says
+  (Shippo's own sample carries ``information_received`` on a DELIVERED entry), and a
+  FAILURE stays an exception unless its substatus says it is going back to the sender.
+  ``carrier_status`` is the substatus code, else the status.
 - ``status_date`` is ISO 8601 in UTC (``Z``); one without an offset, which Shippo does not
   document, is read in the default zone. ``location`` may be ``null``.
 
@@ -73,9 +74,11 @@ TRACK_EVENT = "track_updated"
 
 def _status(status: str, substatus: Mapping[str, Any]) -> Status:
     main = _STATUSES.get(status.upper(), Status.UNKNOWN)
-    if main is Status.DELIVERED:
+    if main in (Status.DELIVERED, Status.RETURNED):
         return main
     refined = _SUBSTATUSES.get(optional_text(substatus.get("code")).lower())
+    if main is Status.EXCEPTION:  # a FAILURE is never softened, only sharpened to a return
+        return Status.RETURNED if refined is Status.RETURNED else main
     if refined is not None:
         return refined
     if main is Status.IN_TRANSIT and substatus.get("action_required") is True:

@@ -115,9 +115,20 @@ def _carrier_status(activity: Mapping[str, Any], kind: str) -> str:
     return "/".join(parts)
 
 
+def _real_date(value: str | None) -> bool:
+    """``YYYYMMDD`` naming a real day (not ``00000000`` or ``N/A``)."""
+    if value is None or not _DATE.fullmatch(value):
+        return False
+    try:
+        datetime.strptime(value, "%Y%m%d")  # a calendar check; no instant is made
+    except ValueError:
+        return False
+    return True
+
+
 def _status(kind: str, code: str, description: str, payload: Mapping[str, Any]) -> Status:
     if kind == "D":
-        delivered = _present(_digits(payload.get("actualDeliveryDate"), 8))
+        delivered = _real_date(_digits(payload.get("actualDeliveryDate"), 8))
         return Status.DELIVERED if delivered else Status.OUT_FOR_DELIVERY
     if kind in _RETURN_TYPES and any(word in description.upper() for word in _RETURN_WORDS):
         return Status.RETURNED

@@ -69,8 +69,9 @@ CASES = (
                "Tentativa de entrega sem sucesso - Destinatário ausente",
                S.EXCEPTION, "failure"),
             # Returns have no code: a failure that says "devolvido" stays an exception.
+            # No code of its own: the words name a return to the sender.
             Ev("2026-09-10T20:30:00+00:00", "Curitiba", "PR",
-               "Devolvido ao remetente", S.EXCEPTION, "failure"),
+               "Devolvido ao remetente", S.RETURNED, "failure"),
         ),
         # serviceUrl is not a URL: no tracking link.
         references={"customer_reference": "1190334120773-01"},

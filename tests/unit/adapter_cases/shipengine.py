@@ -84,7 +84,8 @@ CASES = (
             # status_code "" on the newest event: the tracking's SP (delivered to the
             # collection point) is lent to it; carrier_status stays its own.
             Ev("2026-09-10T19:25:00+00:00", "Goiânia", "GO",
-               "Objeto entregue no ponto de retirada escolhido", S.DELIVERED, "LDI"),
+               # SP (at the pickup point) waits for the buyer, like AvailableForPickup.
+               "Objeto entregue no ponto de retirada escolhido", S.OUT_FOR_DELIVERY, "LDI"),
         ),
         tracking_url="https://rastreio.example.com.br/OV803517264BR",
     ),
