@@ -66,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_config=None,
+        access_log=False,  # RequestLogMiddleware writes the access line, with the request id
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.vtex_timeout.total_seconds()) + 1,
     )

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
 
+    @field_validator("admin_token", "vtex_hook_secret", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        # An empty token would match an empty "Bearer " header.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("vtex_timezone", "carrier_default_timezone", mode="before")
     @classmethod
     def _zone(cls, value: Any) -> Any:

@@ -10,13 +10,15 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
-from app.api import admin, health, shipments, webhooks
+from app.api import admin, health, metrics_route, shipments, webhooks
 from app.api.deps import Parts
 from app.api.errors import install_error_handlers
+from app.api.request_log import RequestLogMiddleware
 from app.deliver.vtex_client import VtexClient
 from app.deliver.worker import Worker
 from app.ingest.carriers import Carrier, configured_carriers
 from app.ingest.intake import Intake
+from app.metrics import RelayMetrics
 from app.settings import Settings
 from app.store.store import Store
 
@@ -40,17 +42,24 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
     that an invalid file stops start-up.
     """
     accepted = configured_carriers(settings) if carriers is None else carriers
+    metrics = RelayMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store.open(settings.database_url, settings.vtex_coalesce_window)
         await store.migrate()
         async with vtex_http_client(settings) as http:
-            worker = Worker(store, VtexClient(http), settings) if settings.worker else None
+            worker = (
+                Worker(store, VtexClient(http), settings, metrics=metrics)
+                if settings.worker
+                else None
+            )
             intake = Intake(
                 store, settings, accepted, on_queued=worker.wake if worker else lambda: None
             )
-            parts = Parts(settings=settings, store=store, intake=intake, worker=worker)
+            parts = Parts(
+                settings=settings, store=store, intake=intake, worker=worker, metrics=metrics
+            )
             if worker is not None:
                 parts.worker_task = asyncio.create_task(worker.run(), name="delivery-worker")
             app.state.parts = parts
@@ -70,10 +79,12 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
     app.include_router(webhooks.router)
     app.include_router(shipments.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     return app
 
 

@@ -12,6 +12,7 @@ from fastapi import Depends, Header, Request
 from app.deliver.worker import Worker
 from app.errors import Unauthorized
 from app.ingest.intake import Intake
+from app.metrics import RelayMetrics
 from app.settings import Settings
 from app.store.store import Store
 
@@ -24,6 +25,7 @@ class Parts:
     store: Store
     intake: Intake
     worker: Worker | None
+    metrics: RelayMetrics
     worker_task: asyncio.Task[None] | None = field(default=None)
     draining: bool = False
 
@@ -60,7 +62,7 @@ async def require_admin(
 ) -> None:
     """``Authorization: Bearer <RELAY_ADMIN_TOKEN>``, compared in constant time."""
     token = parts.settings.admin_token
-    if token is None:
+    if token is None or not token.get_secret_value().strip():
         raise Unauthorized("admin routes are disabled: RELAY_ADMIN_TOKEN is not set")
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(

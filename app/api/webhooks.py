@@ -94,12 +94,18 @@ async def receive_webhook(
     # The hot path: no dependency injection and no response-model round trip (the model
     # above documents the answer); the JSON is the same.
     parts: Parts = request.app.state.parts
-    parts.intake.carrier(carrier)
-    body = await read_body(request, parts.settings.max_body_bytes)
-    headers = {key.lower(): value for key, value in request.headers.items()}
-    accepted = await parts.intake.accept(
-        carrier, headers, body, request.headers.get("content-type"), request.query_params
-    )
+    try:
+        parts.intake.carrier(carrier)
+        body = await read_body(request, parts.settings.max_body_bytes)
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        accepted = await parts.intake.accept(
+            carrier, headers, body, request.headers.get("content-type"), request.query_params
+        )
+    except Exception as error:
+        parts.metrics.webhook_answered(carrier, error)
+        raise
+    parts.metrics.webhook_answered(carrier, None)
+    parts.metrics.events_stored(carrier, accepted.new_events, accepted.duplicate_events)
     return JSONResponse(
         {
             "webhook_id": accepted.webhook_id,

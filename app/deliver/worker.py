@@ -19,6 +19,7 @@ import structlog
 from app.deliver.retry import Verdict, decide, not_attempted
 from app.deliver.vtex_body import build_tracking_body
 from app.deliver.vtex_client import VtexAnswer, VtexClient
+from app.metrics import RelayMetrics
 from app.settings import Settings
 from app.store.engine import StoreUnavailable
 from app.store.store import AttemptRecord, DeliveryJob, Store
@@ -28,6 +29,19 @@ log = structlog.get_logger("relay.deliver")
 PREFETCH = 2
 RECORD_RETRY_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)
 _STATE_OF = {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retrying", Verdict.DEAD: "dead"}
+
+
+def delivery_outcome(verdict: Verdict, status_code: int | None, *, attempted: bool) -> str:
+    """The ``outcome`` label of a delivery attempt for ``relay_deliveries_total``.
+
+    401/403 are VTEX refusing the key (an operator's problem, alerted on apart), and an
+    attempt the relay could not make (no VTEX host or credentials) is ``not_configured``.
+    """
+    if not attempted:
+        return "not_configured"
+    if verdict is not Verdict.DEAD and status_code in (401, 403):
+        return "credentials_refused"
+    return _STATE_OF[verdict]
 
 
 class RateLimiter:
@@ -57,8 +71,10 @@ class Worker:
         settings: Settings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        metrics: RelayMetrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or RelayMetrics()
         self._client = client
         self._settings = settings
         self._clock = clock
@@ -251,6 +267,13 @@ class Worker:
                 pause_account_until=pause,
             ),
         )
+        latency = (now - job.queued_at).total_seconds()
+        if history.events:  # an invoice with nothing to send is not an attempt
+            self._metrics.delivery_attempted(
+                delivery_outcome(decision.verdict, answer.status_code, attempted=sent is not None),
+                answer.status_code,
+                latency if decision.verdict is Verdict.DELIVERED else None,
+            )
         if decision.verdict is Verdict.DELIVERED:
             receipt = receipt or {}
             bound.info(
@@ -261,7 +284,7 @@ class Worker:
                 events=len(body["events"]),
                 isDelivered=body["isDelivered"],
                 duration_ms=round(answer.duration_ms, 1),
-                latency_ms=round((now - job.queued_at) / timedelta(milliseconds=1), 1),
+                latency_ms=round(latency * 1000, 1),
             )
         elif decision.verdict is Verdict.RETRY:
             bound.warning(

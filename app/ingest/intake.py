@@ -184,7 +184,7 @@ class Intake:
         bound.info(
             "webhook.accepted",
             webhook_id=result.webhook_id,
-            tracking_number=",".join(u.tracking_number for u in updates) or None,
+            **_shipment_fields([u.tracking_number for u in updates], result.invoices),
             events=result.new_events,
             duplicates=result.duplicate_events,
         )
@@ -220,6 +220,22 @@ class Intake:
                 events=result.new_events,
             )
         return ReplayReport(replayed, still, new_events)
+
+
+def _shipment_fields(
+    numbers: list[str], invoices: tuple[tuple[str | None, str | None], ...]
+) -> dict[str, str | None]:
+    """``tracking_number``, ``orderId``, ``invoiceNumber`` of a webhook's log line (comma
+    separated when it carries several shipments; null while unregistered)."""
+
+    def joined(values: list[str | None]) -> str | None:
+        return ",".join(value or "" for value in values) if any(values) else None
+
+    return {
+        "tracking_number": ",".join(numbers) or None,
+        "orderId": joined([order_id for order_id, _ in invoices]),
+        "invoiceNumber": joined([invoice for _, invoice in invoices]),
+    }
 
 
 def read_updates(

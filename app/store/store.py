@@ -67,6 +67,18 @@ class IngestResult:
     new_events: int
     duplicate_events: int
     deliveries_queued: int
+    invoices: tuple[tuple[str | None, str | None], ...] = ()
+    """Per update, the (orderId, invoiceNumber) its shipment is registered to, if any."""
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """The delivery queue as the database holds it, for the metrics' gauges."""
+
+    backlog: int
+    oldest_pending_age_seconds: float
+    dead: int
+    quarantined: int
 
 
 @dataclass(frozen=True)
@@ -240,6 +252,19 @@ class Store:
     def ping(self, conn: Connection) -> None:
         conn.scalar(select(1))
 
+    @_reads
+    def queue_snapshot(self, conn: Connection, now: datetime) -> QueueSnapshot:
+        """Open deliveries, the oldest one's age, dead deliveries and quarantined webhooks."""
+        backlog, oldest = conn.execute(
+            select(func.count(), func.min(deliveries.c.queued_at)).where(
+                deliveries.c.state.in_(OPEN_STATES)
+            )
+        ).one()
+        dead = conn.scalar(select(func.count()).where(deliveries.c.state == "dead"))
+        quarantined = conn.scalar(select(func.count()).where(webhooks.c.state == "quarantined"))
+        age = 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
+        return QueueSnapshot(int(backlog), age, int(dead or 0), int(quarantined or 0))
+
     # -- ingest --------------------------------------------------------------
 
     @_writes
@@ -289,6 +314,7 @@ class Store:
         at = sql.time(now)
         new_total = duplicates = queued = 0
         registered_anew: set[str] = set()
+        invoices: list[tuple[str | None, str | None]] = []
         for update_ in updates:
             number = update_.tracking_number
             shipment = cursor.execute(sql.shipment, (number,)).fetchone()
@@ -317,6 +343,7 @@ class Store:
                     order_id, invoice_number, account = known
                     self._register(conn, number, order_id, invoice_number, None, account, now)
                     registered_anew.add(number)
+            invoices.append((order_id, invoice_number))
             rows = _event_rows(carrier, number, update_.events, webhook_id, at, sql)
             inserted = 0
             if rows:
@@ -336,7 +363,7 @@ class Store:
                 registered_anew.discard(number)
         # A registration that moved known events to another invoice queues them too.
         queued += self._queue_for_tracking_numbers(conn, registered_anew, now)
-        return IngestResult(webhook_id, new_total, duplicates, queued)
+        return IngestResult(webhook_id, new_total, duplicates, queued, tuple(invoices))
 
     @_writes
     def quarantine_webhook(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.cli import main
+from app.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -361,3 +362,10 @@ def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str])
 
     assert exited.value.code == 2
     assert "launch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n"])
+def test_a_blank_admin_token_or_hook_secret_is_unset_never_an_empty_password(blank: str) -> None:
+    settings = Settings(_env_file=None, admin_token=blank, vtex_hook_secret=blank)
+
+    assert (settings.admin_token, settings.vtex_hook_secret) == (None, None)
