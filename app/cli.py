@@ -242,6 +242,60 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vtex(args: argparse.Namespace) -> int:
+    """``relay vtex subscribe --url URL``: configure VTEX's orders hook for invoiced orders."""
+    from app.api.app import vtex_http_client
+    from app.deliver.orders import subscribe_orders_hook
+    from app.deliver.vtex_client import VtexClient
+
+    settings = load_settings()
+    if settings.vtex_hook_secret is None:
+        print("relay vtex subscribe: set RELAY_VTEX_HOOK_SECRET first", file=sys.stderr)
+        return EXIT_USAGE
+    secret = settings.vtex_hook_secret.get_secret_value()
+    target = settings.vtex_target(args.account)
+    if isinstance(target, str):
+        print(f"relay vtex subscribe: {target}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def run() -> int:
+        async with vtex_http_client(settings) as http:
+            try:
+                result = await subscribe_orders_hook(VtexClient(http), target, args.url, secret)
+            except RuntimeError as error:
+                print(f"relay vtex subscribe: {error}", file=sys.stderr)
+                return 1
+        print(f"relay vtex subscribe: {result.message}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _reconcile(_args: argparse.Namespace) -> int:
+    """``relay reconcile``: re-send invoices whose VTEX tracking lacks what the relay holds."""
+    from app.api.app import vtex_http_client
+    from app.deliver.vtex_client import VtexClient
+    from app.deliver.worker import Worker
+    from app.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+    async def run() -> int:
+        async with _opened_store(settings) as store, vtex_http_client(settings) as http:
+            worker = Worker(store, VtexClient(http), settings)
+            report = await worker.reconciler.reconcile()
+            if report.resent:
+                await worker.drain()  # send what was queued (and anything else due now)
+        print(
+            f"relay reconcile: {report.checked} invoices compared with VTEX, {report.resent} "
+            f"re-sent, {report.unreadable} could not be read"
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relay", description="Carrier tracking webhooks in, VTEX OMS tracking out."
@@ -270,6 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.add_argument("action", choices=["list", "replay"])
     quarantine.add_argument("--carrier", help="only this carrier's webhooks")
     quarantine.set_defaults(run=_quarantine)
+    vtex = commands.add_parser("vtex", help="VTEX configuration")
+    vtex_commands = vtex.add_subparsers(dest="vtex_command", required=True)
+    subscribe = vtex_commands.add_parser(
+        "subscribe", help="configure VTEX's orders hook to call this relay for invoiced orders"
+    )
+    subscribe.add_argument(
+        "--url", required=True, help="public URL of this relay's /vtex/orders-hook"
+    )
+    subscribe.add_argument("--account", help="VTEX account (default RELAY_VTEX_ACCOUNT)")
+    subscribe.set_defaults(run=_vtex)
+    commands.add_parser(
+        "reconcile", help="re-send invoices whose VTEX tracking lacks events the relay holds"
+    ).set_defaults(run=_reconcile)
     return parser
 
 

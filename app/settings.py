@@ -220,3 +220,13 @@ class Settings(BaseSettings):
         if self.vtex_app_key is not None and self.vtex_app_token is not None:
             return self.vtex_app_key.get_secret_value(), self.vtex_app_token.get_secret_value()
         return None
+
+    def vtex_target(self, account: str | None) -> tuple[str, tuple[str, str]] | str:
+        """(base URL, credentials) of an account's VTEX API, or why there are none."""
+        host = self.vtex_host(account)
+        if host is None:
+            return "no VTEX host: set RELAY_VTEX_ACCOUNT or RELAY_VTEX_BASE_URL"
+        credentials = self.vtex_credentials(account)
+        if credentials is None:
+            return "no VTEX credentials: set RELAY_VTEX_APP_KEY and RELAY_VTEX_APP_TOKEN"
+        return host, credentials

@@ -10,7 +10,7 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
-from app.api import admin, health, metrics_route, shipments, webhooks
+from app.api import admin, health, metrics_route, shipments, vtex_hook, webhooks
 from app.api.deps import Parts
 from app.api.errors import install_error_handlers
 from app.api.request_log import RequestLogMiddleware
@@ -85,6 +85,7 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
     app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
+    app.include_router(vtex_hook.router)
     return app
 
 

@@ -1,4 +1,5 @@
-"""The VTEX OMS tracking PUT, over a shared ``httpx.AsyncClient`` (swap it at the transport)."""
+"""VTEX OMS calls (tracking PUT, Get order, invoice PATCH, orders hook configuration) over a
+shared ``httpx.AsyncClient`` (swap it at the transport)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ class VtexAnswer:
     error: str | None
 
 
+def order_path(order_id: str) -> str:
+    return f"/api/oms/pvt/orders/{quote(order_id, safe='')}"
+
+
 def tracking_path(order_id: str, invoice_number: str) -> str:
-    return (
-        f"/api/oms/pvt/orders/{quote(order_id, safe='')}"
-        f"/invoice/{quote(invoice_number, safe='')}/tracking"
-    )
+    return f"{order_path(order_id)}/invoice/{quote(invoice_number, safe='')}/tracking"
 
 
 def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
@@ -63,19 +65,48 @@ class VtexClient:
         invoice_number: str,
         body: dict[str, Any],
     ) -> VtexAnswer:
+        return await self.call(
+            "PUT", base_url, credentials, tracking_path(order_id, invoice_number), body
+        )
+
+    async def get_order(
+        self, base_url: str, credentials: tuple[str, str], order_id: str
+    ) -> VtexAnswer:
+        """Get order: ``GET /api/oms/pvt/orders/{orderId}``."""
+        return await self.call("GET", base_url, credentials, order_path(order_id))
+
+    async def patch_invoice(
+        self,
+        base_url: str,
+        credentials: tuple[str, str],
+        order_id: str,
+        invoice_number: str,
+        body: dict[str, Any],
+    ) -> VtexAnswer:
+        """Update order's partial invoice: ``PATCH .../orders/{orderId}/invoice/{n}``."""
+        path = f"{order_path(order_id)}/invoice/{quote(invoice_number, safe='')}"
+        return await self.call("PATCH", base_url, credentials, path, body)
+
+    async def call(
+        self,
+        method: str,
+        base_url: str,
+        credentials: tuple[str, str],
+        path: str,
+        body: dict[str, Any] | None = None,
+    ) -> VtexAnswer:
+        """One request with the VTEX headers; failures are reported, never raised."""
         app_key, app_token = credentials
         started = time.perf_counter()
+        headers = {
+            "X-VTEX-API-AppKey": app_key,
+            "X-VTEX-API-AppToken": app_token,
+            "Accept": "application/json",
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            response = await self._http.put(
-                base_url + tracking_path(order_id, invoice_number),
-                json=body,
-                headers={
-                    "X-VTEX-API-AppKey": app_key,
-                    "X-VTEX-API-AppToken": app_token,
-                    "Accept": "application/json",
-                    "Content-Type": "application/json",
-                },
-            )
+            response = await self._http.request(method, base_url + path, json=body, headers=headers)
         except (httpx.LocalProtocolError, UnicodeEncodeError):
             # Their messages quote the offending header value: the credentials.
             return _no_answer(started, "the VTEX credentials are not valid HTTP header values")

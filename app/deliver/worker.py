@@ -12,13 +12,16 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from app.deliver.orders import OrderRegistrar, Reconciler, reconcile_safely
 from app.deliver.retry import Verdict, decide, not_attempted
 from app.deliver.vtex_body import build_tracking_body
 from app.deliver.vtex_client import VtexAnswer, VtexClient
+from app.deliver.vtex_order import NotAnOrder, package_of_invoice, tracking_number_patch
 from app.metrics import RelayMetrics
 from app.settings import Settings
 from app.store.engine import StoreUnavailable
@@ -42,6 +45,15 @@ def delivery_outcome(verdict: Verdict, status_code: int | None, *, attempted: bo
     if verdict is not Verdict.DEAD and status_code in (401, 403):
         return "credentials_refused"
     return _STATE_OF[verdict]
+
+
+def _succeeded(answer: VtexAnswer) -> bool:
+    return answer.status_code is not None and 200 <= answer.status_code < 300
+
+
+def _step_failed(answer: VtexAnswer, step: str) -> VtexAnswer:
+    """A failed call before the PUT, its error naming the step (it is stored and logged)."""
+    return replace(answer, error=f"{step}: {answer.error or 'failed'}")
 
 
 class RateLimiter:
@@ -91,10 +103,14 @@ class Worker:
         self._renewed = time.monotonic()
         self._paused: dict[str, datetime] = {}
         self.heartbeat = time.monotonic()
+        self.orders = OrderRegistrar(store, client, settings, clock, self._rng)
+        self.reconciler = Reconciler(store, client, settings, clock)
+        self._orders_wake = asyncio.Event()
 
     def wake(self) -> None:
         """New work was queued: look now rather than at the next poll."""
         self._wake.set()
+        self._orders_wake.set()
 
     def is_alive(self, max_silence: float) -> bool:
         return time.monotonic() - self.heartbeat <= max_silence
@@ -109,6 +125,7 @@ class Worker:
             loop.call_soon_threadsafe(self.wake)
 
         stop_watching = self._store.watch_for_work(woken_elsewhere)
+        side = asyncio.create_task(self._orders_loop(), name="orders-hook-and-reconcile")
         try:
             while not self._stopping.is_set():
                 self.heartbeat = time.monotonic()
@@ -127,8 +144,31 @@ class Worker:
                         await asyncio.wait_for(self._wake.wait(), timeout=poll)
         finally:
             stop_watching()
+            self._orders_wake.set()
+            await asyncio.gather(side, return_exceptions=True)
             self._loop_done.set()
         log.info("worker.stopped", in_flight=len(self._in_flight))
+
+    async def _orders_loop(self) -> None:
+        """Beside the deliveries: orders hook notifications, and the periodic reconciliation
+        (``RELAY_RECONCILE_INTERVAL``). Their VTEX reads never hold up a delivery claim."""
+        poll = self._settings.worker_poll_interval.total_seconds()
+        interval = self._settings.reconcile_interval
+        next_reconcile = time.monotonic() + interval.total_seconds() if interval else None
+        while not self._stopping.is_set():
+            self._orders_wake.clear()
+            try:
+                while await self.orders.work_due() and not self._stopping.is_set():
+                    pass
+                if interval and next_reconcile and time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + interval.total_seconds()
+                    await reconcile_safely(self.reconciler)
+            except StoreUnavailable as error:
+                log.warning("worker.store_unavailable", reason=str(error))
+            except Exception:
+                log.exception("orders.failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._orders_wake.wait(), timeout=poll)
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; let in-flight PUTs finish for at most ``grace`` seconds.
@@ -159,7 +199,10 @@ class Worker:
         await self._store.renew_claims(list(self._in_flight.values()), self._clock() + self._lease)
 
     async def drain(self) -> None:
-        """Deliver everything due now, retries that fall due meanwhile included, then return."""
+        """Deliver everything due now, retries that fall due meanwhile included, then return
+        (orders hook notifications due now are worked off first)."""
+        while await self.orders.work_due():
+            pass
         while True:
             claimed = await self._claim_and_start()
             if claimed == 0 and not self._in_flight:
@@ -206,13 +249,10 @@ class Worker:
             attempt=job.attempt_count + 1,
         )
         account = job.account or ""
-        target = self._target(job)
+        target = self._settings.vtex_target(job.account)
         if not isinstance(target, str):
             await self._rate.acquire()
-            paused_until = self._paused.get(account)
-            if paused_until is not None and paused_until > self._clock():
-                await self._store.postpone(job.id, paused_until)
-                bound.info("delivery.postponed", until=paused_until.isoformat(), reason="429")
+            if await self._postponed_by_pause(job, account, bound):
                 return
         # Read after the rate limiter's wait: the body carries what arrived meanwhile.
         history = await self._store.invoice_history(job.order_id, job.invoice_number)
@@ -228,8 +268,13 @@ class Worker:
             decision = not_attempted(reason, started_at, nothing_to_send=not history.events)
             sent = None
         else:
-            sent = body
-            answer = await self._client.put_tracking(
+            # Before the invoice's first PUT, its VTEX package must carry a tracking number.
+            refused = None if history.checked else await self._check_invoice(job, target)
+            # The check took VTEX calls: a 429 may have paused the account meanwhile.
+            if not history.checked and await self._postponed_by_pause(job, account, bound):
+                return
+            sent = body if refused is None else None
+            answer = refused or await self._client.put_tracking(
                 *target, job.order_id, job.invoice_number, body
             )
             decision = decide(
@@ -270,7 +315,9 @@ class Worker:
         latency = (now - job.queued_at).total_seconds()
         if history.events:  # an invoice with nothing to send is not an attempt
             self._metrics.delivery_attempted(
-                delivery_outcome(decision.verdict, answer.status_code, attempted=sent is not None),
+                delivery_outcome(
+                    decision.verdict, answer.status_code, attempted=not isinstance(target, str)
+                ),
                 answer.status_code,
                 latency if decision.verdict is Verdict.DELIVERED else None,
             )
@@ -304,6 +351,71 @@ class Worker:
                 reason=decision.reason,
             )
 
+    async def _postponed_by_pause(
+        self, job: DeliveryJob, account: str, bound: structlog.typing.FilteringBoundLogger
+    ) -> bool:
+        """A 429 paused the account: put the delivery off until the pause ends."""
+        paused_until = self._paused.get(account)
+        if paused_until is None or paused_until <= self._clock():
+            return False
+        await self._store.postpone(job.id, paused_until)
+        bound.info("delivery.postponed", until=paused_until.isoformat(), reason="429")
+        return True
+
+    async def _check_invoice(
+        self, job: DeliveryJob, target: tuple[str, tuple[str, str]]
+    ) -> VtexAnswer | None:
+        """SPEC §2, before an invoice's first PUT: read the order; give the invoice's package
+        its tracking number with the partial-invoice PATCH when it lacks one.
+
+        Returns None when the PUT may go, else the answer of the step that stopped it (an
+        order or invoice that does not exist yet answers 404: the slow lane).
+        """
+        host, credentials = target
+        bound = log.bind(orderId=job.order_id, invoiceNumber=job.invoice_number)
+        got = await self._client.get_order(host, credentials, job.order_id)
+        if not _succeeded(got):
+            return _step_failed(got, "Get order")
+        try:
+            package = package_of_invoice(got.json, job.invoice_number)
+        except NotAnOrder:
+            # Not VTEX's order shape (a proxy or a stand-in answering anything): nothing to
+            # check against, so the PUT goes as it did before this check existed.
+            bound.warning("invoice.check_skipped", reason="Get order answer is not an order")
+            await self._store.mark_invoice_checked(
+                job.order_id, job.invoice_number, False, self._clock()
+            )
+            return None
+        if package is None:
+            return replace(
+                got,
+                status_code=404,
+                error=f"Get order: the order has no invoice {job.invoice_number} yet",
+            )
+        if package.tracking_number:
+            await self._store.mark_invoice_checked(
+                job.order_id, job.invoice_number, False, self._clock()
+            )
+            return None
+        shipments = await self._store.invoice_shipments(job.order_id, job.invoice_number)
+        chosen = shipments[0] if shipments else None
+        number = chosen.tracking_number if chosen else job.tracking_numbers[0]
+        patch = tracking_number_patch(
+            number,
+            chosen.tracking_url if chosen else None,
+            package.courier or (chosen.carrier if chosen else None),
+        )
+        patched = await self._client.patch_invoice(
+            host, credentials, job.order_id, job.invoice_number, patch
+        )
+        if not _succeeded(patched):
+            return _step_failed(patched, "partial invoice PATCH")
+        await self._store.mark_invoice_checked(
+            job.order_id, job.invoice_number, True, self._clock()
+        )
+        bound.info("invoice.tracking_number_set", tracking_number=number, **patch)
+        return None
+
     async def _record(self, job: DeliveryJob, record: Callable[[], Awaitable[None]]) -> None:
         """Store the attempt, riding out a short database outage: the PUT happened, and
         recording it late beats sending it again when the claim expires."""
@@ -315,13 +427,3 @@ class Worker:
                 log.warning("delivery.record_waiting", delivery_id=job.id, reason=str(error))
                 await asyncio.sleep(wait)
         await record()
-
-    def _target(self, job: DeliveryJob) -> tuple[str, tuple[str, str]] | str:
-        """(host, credentials) for the job's account, or why there are none."""
-        host = self._settings.vtex_host(job.account)
-        if host is None:
-            return "no VTEX host: set RELAY_VTEX_ACCOUNT or RELAY_VTEX_BASE_URL"
-        credentials = self._settings.vtex_credentials(job.account)
-        if credentials is None:
-            return "no VTEX credentials: set RELAY_VTEX_APP_KEY and RELAY_VTEX_APP_TOKEN"
-        return host, credentials

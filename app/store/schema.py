@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -117,6 +118,32 @@ shipment_aliases = Table(
     Column("alias", String(128), primary_key=True),
     Column("tracking_number", String(128), nullable=False),
     Index("ix_shipment_aliases_tracking", "tracking_number"),
+)
+
+# Invoices whose VTEX package was seen to carry a tracking number (set by the relay's
+# PATCH if it lacked one): the check before an invoice's first PUT is done once.
+invoice_checks = Table(
+    "invoice_checks",
+    metadata,
+    Column("order_id", String(128), primary_key=True),
+    Column("invoice_number", String(128), primary_key=True),
+    Column("checked_at", UTCDateTime, nullable=False),
+    Column("patched", Boolean, nullable=False),
+)
+
+# VTEX orders hook notifications ("invoiced"), acknowledged at once and worked off here:
+# the order is read and its packages registered.
+order_notifications = Table(
+    "order_notifications",
+    metadata,
+    Column("order_id", String(128), primary_key=True),
+    Column("account", String(128)),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Index("ix_order_notifications_due", "next_attempt_at"),
 )
 
 deliveries = Table(

@@ -29,8 +29,10 @@ from app.store.schema import (
     attempts,
     deliveries,
     events,
+    invoice_checks,
     meta,
     metadata,
+    order_notifications,
     shipment_aliases,
     shipments,
     webhooks,
@@ -114,6 +116,34 @@ class AttemptRecord:
 class InvoiceHistory:
     events: tuple[TrackingEvent, ...]
     event_ids: tuple[int, ...]
+    checked: bool = False
+    """The invoice's VTEX package was seen with its tracking number (SPEC §2)."""
+
+
+@dataclass(frozen=True)
+class InvoiceShipment:
+    """A shipment registered to an invoice, for the PATCH that gives VTEX its number."""
+
+    tracking_number: str
+    tracking_url: str | None
+    carrier: str | None
+    stands_for_another: bool
+    """Registered under an alias (Melhor Envio's carrier code): the number VTEX knows."""
+
+
+@dataclass(frozen=True)
+class OrderNotification:
+    order_id: str
+    account: str | None
+    received_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ActiveInvoice:
+    order_id: str
+    invoice_number: str
+    account: str | None
 
 
 @dataclass
@@ -885,7 +915,165 @@ class Store:
                 for _, occurred_at, status, carrier_status, description, city, state in rows
             ),
             event_ids=tuple(row[0] for row in rows),
+            checked=conn.execute(
+                select(invoice_checks.c.patched)
+                .where(invoice_checks.c.order_id == order_id)
+                .where(invoice_checks.c.invoice_number == invoice_number)
+            ).first()
+            is not None,
         )
+
+    @_writes
+    def mark_invoice_checked(
+        self, conn: Connection, order_id: str, invoice_number: str, patched: bool, now: datetime
+    ) -> None:
+        """The invoice's package carries its tracking number now (``patched``: by us)."""
+        conn.execute(
+            _ignoring_conflicts(conn, invoice_checks),
+            {
+                "order_id": order_id,
+                "invoice_number": invoice_number,
+                "checked_at": now,
+                "patched": patched,
+            },
+        )
+
+    @_reads
+    def invoice_shipments(
+        self, conn: Connection, order_id: str, invoice_number: str
+    ) -> list[InvoiceShipment]:
+        """The shipments registered to an invoice, the numbers VTEX knows first."""
+        aliases = select(shipment_aliases.c.alias)
+        rows = conn.execute(
+            select(
+                shipments.c.tracking_number,
+                shipments.c.tracking_url,
+                shipments.c.carrier,
+                shipments.c.tracking_number.in_(aliases).label("is_alias"),
+            )
+            .where(shipments.c.order_id == order_id)
+            .where(shipments.c.invoice_number == invoice_number)
+            .order_by(shipments.c.registered_at, shipments.c.tracking_number)
+        ).all()
+        found = [
+            InvoiceShipment(r.tracking_number, r.tracking_url, r.carrier, bool(r.is_alias))
+            for r in rows
+        ]
+        return sorted(found, key=lambda shipment: not shipment.stands_for_another)
+
+    # -- VTEX orders hook --------------------------------------------------------
+
+    @_writes
+    def queue_order_notification(
+        self, conn: Connection, order_id: str, account: str | None, now: datetime
+    ) -> None:
+        """Remember to read an invoiced order (again, if it was notified before)."""
+        values = {
+            "order_id": order_id,
+            "account": account,
+            "received_at": now,
+            "next_attempt_at": now,
+            "claimed_until": None,
+            "attempts": 0,
+            "last_error": None,
+        }
+        statement = _dialect_insert(conn.dialect.name, order_notifications).values(values)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[order_notifications.c.order_id],
+                set_={k: v for k, v in values.items() if k != "order_id"},
+            )
+        )
+        if conn.dialect.name == "postgresql":
+            _notify_work(conn)
+
+    @_writes
+    def claim_order_notifications(
+        self, conn: Connection, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OrderNotification]:
+        """Take up to ``limit`` due notifications not held by a live claim."""
+        rows = conn.execute(
+            select(order_notifications)
+            .where(order_notifications.c.next_attempt_at <= now)
+            .where(
+                order_notifications.c.claimed_until.is_(None)
+                | (order_notifications.c.claimed_until < now)
+            )
+            .order_by(order_notifications.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if rows:
+            conn.execute(
+                update(order_notifications)
+                .where(order_notifications.c.order_id.in_([r.order_id for r in rows]))
+                .values(claimed_until=lease_until)
+            )
+        return [OrderNotification(r.order_id, r.account, r.received_at, r.attempts) for r in rows]
+
+    @_writes
+    def finish_order_notification(self, conn: Connection, notification: OrderNotification) -> None:
+        """Done with it, unless the order was notified again meanwhile."""
+        conn.execute(
+            order_notifications.delete()
+            .where(order_notifications.c.order_id == notification.order_id)
+            .where(order_notifications.c.received_at == notification.received_at)
+        )
+
+    @_writes
+    def retry_order_notification(
+        self, conn: Connection, notification: OrderNotification, at: datetime, error: str
+    ) -> None:
+        conn.execute(
+            update(order_notifications)
+            .where(order_notifications.c.order_id == notification.order_id)
+            .where(order_notifications.c.received_at == notification.received_at)
+            .values(
+                next_attempt_at=at,
+                claimed_until=None,
+                attempts=notification.attempts + 1,
+                last_error=error[:500],
+            )
+        )
+
+    # -- reconciliation ------------------------------------------------------------
+
+    @_reads
+    def active_invoices(self, conn: Connection, since: datetime) -> list[ActiveInvoice]:
+        """Registered invoices already delivered to VTEX at least once, with an event
+        received since ``since``: the ones whose VTEX tracking is worth comparing."""
+        rows = conn.execute(
+            select(shipments.c.order_id, shipments.c.invoice_number, shipments.c.account)
+            .where(shipments.c.order_id.is_not(None))
+            .where(
+                select(deliveries.c.id)
+                .where(deliveries.c.order_id == shipments.c.order_id)
+                .where(deliveries.c.invoice_number == shipments.c.invoice_number)
+                .where(deliveries.c.state == "delivered")
+                .exists()
+            )
+            .where(
+                select(events.c.id)
+                .where(events.c.tracking_number == shipments.c.tracking_number)
+                .where(events.c.received_at >= since)
+                .exists()
+            )
+            .distinct()
+            .order_by(shipments.c.order_id, shipments.c.invoice_number)
+        ).all()
+        return [ActiveInvoice(r.order_id, r.invoice_number, r.account) for r in rows]
+
+    @_writes
+    def queue_delivery_now(
+        self,
+        conn: Connection,
+        order_id: str,
+        invoice_number: str,
+        account: str | None,
+        now: datetime,
+    ) -> int:
+        """Queue a delivery of the invoice's whole tracking, due now (reconciliation)."""
+        return self._queue_delivery(conn, order_id, invoice_number, account, now, now)
 
     @_writes
     def record_attempt(

@@ -208,7 +208,7 @@ def test_a_carriers_webhook_reaches_vtex_and_the_receipt_is_stored(
         assert len(put.body["events"]) == shipment.events
         assert put.body["isDelivered"] is shipment.delivered
         stored = wait_for_receipt(relay, shipment.number)
-        receipt = next(a.body for r, a in vtex.answers if r.path == put.path)
+        receipt = next(a.body for r, a in vtex.tracking_answers() if r.path == put.path)
         assert stored["deliveries"][0]["receipt"]["receipt"] == receipt["receipt"]
 
 

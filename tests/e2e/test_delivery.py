@@ -78,8 +78,7 @@ def deliveries(relay: RelayProcess, state: str | None = None) -> list[dict[str, 
 
 def last_puts(vtex: VtexStandIn) -> dict[str, Recorded]:
     """The newest tracking PUT the stand-in accepted (answered 2xx), per path."""
-    with vtex._lock:
-        answered = list(vtex.answers)
+    answered = vtex.tracking_answers()  # a copy, taken under the stand-in's lock
     newest: dict[str, Recorded] = {}
     for recorded, answer in sorted(answered, key=lambda pair: pair[0].started):
         if recorded.method == "PUT" and 200 <= answer.status < 300:
@@ -253,7 +252,9 @@ def test_503s_are_retried_with_growing_backoff_until_delivered(
     gaps: list[list[float]] = []
     for path in expected:
         puts = vtex.puts(path)
-        answers = [answer.status for recorded, answer in vtex.answers if recorded.path == path]
+        answers = [
+            answer.status for recorded, answer in vtex.tracking_answers() if recorded.path == path
+        ]
         assert answers == [503] * failures + [200], path
         starts = [put.started for put in puts]
         gaps.append([later - earlier for earlier, later in itertools.pairwise(starts)])
@@ -271,7 +272,9 @@ def test_503s_are_retried_with_growing_backoff_until_delivered(
 
     # The relay stored every attempt: three 503s with what VTEX said, then the receipt.
     receipts = {
-        recorded.path: answer.body for recorded, answer in vtex.answers if answer.status == 200
+        recorded.path: answer.body
+        for recorded, answer in vtex.tracking_answers()
+        if answer.status == 200
     }
     recorded_all = wait_until(
         lambda: len(done := deliveries(relay, "delivered")) == invoices and done,
@@ -334,7 +337,9 @@ def test_a_429_pauses_every_delivery_to_the_account_until_retry_after(
         relay.client, generic(first_tracking, [event(first_tracking, 0)], first_order, "1")
     )
     assert answer.status_code == 202, answer.text
-    wait_until(lambda: vtex.answers and throttled and throttled[0].finished, 15, "the 429")
+    wait_until(
+        lambda: vtex.tracking_answers() and throttled and throttled[0].finished, 15, "the 429"
+    )
     answered_429 = throttled[0].finished
 
     # Other invoices of the same account, right after the 429.
@@ -480,7 +485,7 @@ def test_an_operator_retry_resends_a_dead_delivery(vtex: VtexStandIn, relays: Re
         lambda: delivery_of(relay, order_id, "delivered"), 15, "the retried delivery delivered"
     )
     assert [a["statusCode"] for a in delivered["attempts"]][-1] == 200
-    assert delivered["receipt"]["receipt"] == vtex.answers[-1][1].body["receipt"]
+    assert delivered["receipt"]["receipt"] == vtex.tracking_answers()[-1][1].body["receipt"]
     assert len(vtex.puts(order_id)) == len(delivered["attempts"]) == len(dead["attempts"]) + 1
 
     done = relay.client.post(f"/admin/deliveries/{delivered['id']}/retry", headers=admin(relay))
@@ -642,7 +647,7 @@ def test_sigterm_turns_readyz_503_keeps_serving_lets_puts_finish_and_exits_0(
     assert in_flight
     assert all(p.finished for p in in_flight)
     answered_first_run = [
-        answer.body["receipt"] for _, answer in list(vtex.answers) if answer.status == 200
+        answer.body["receipt"] for _, answer in vtex.tracking_answers() if answer.status == 200
     ]
     records = relay.log_records()
     assert any(r.get("event") == "relay.draining" for r in records)
@@ -663,7 +668,7 @@ def test_sigterm_turns_readyz_503_keeps_serving_lets_puts_finish_and_exits_0(
     stored = {d["receipt"]["receipt"] for d in deliveries(restarted, "delivered") if d["receipt"]}
     in_flight_receipts = [
         answer.body["receipt"]
-        for recorded, answer in vtex.answers
+        for recorded, answer in vtex.tracking_answers()
         if any(recorded is p for p in in_flight)
     ]
     assert set(in_flight_receipts) <= stored, "a PUT in flight at SIGTERM was not recorded"

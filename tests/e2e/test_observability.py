@@ -207,7 +207,7 @@ def test_metrics_move_as_the_scenario_says_and_the_log_is_clean(
     [delivered] = [
         r for r in records if r["event"] == "delivery.delivered" and r["orderId"] == delivered_order
     ]
-    receipt = next(a.body for r, a in vtex.answers if delivered_order in r.path)
+    receipt = next(a.body for r, a in vtex.tracking_answers() if delivered_order in r.path)
     assert delivered["invoiceNumber"] == "NF-77"
     assert delivered["receipt"] == receipt["receipt"]
     assert delivered["date"] == receipt["date"]

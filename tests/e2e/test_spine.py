@@ -272,7 +272,7 @@ def test_three_carriers_reach_vtex_with_receipts(relay: RelayProcess, vtex: Vtex
         assert put.headers["content-type"] == "application/json"
         assert put.body == body
 
-    receipts = {recorded.path: answer.body for recorded, answer in vtex.answers}
+    receipts = {recorded.path: answer.body for recorded, answer in vtex.tracking_answers()}
     shipments = {tn: wait_for_receipt(relay, tn) for tn in (generic_tn, aftership_tn, easypost_tn)}
     log_records = relay.log_records()
     carrier_of = {

@@ -49,6 +49,7 @@ def vtex(standin: VtexStandIn) -> VtexStandIn:
     standin.requests.clear()
     standin.answers.clear()
     standin.responder = lambda recorded: receipt_for(recorded.path)
+    standin.orders_responder = lambda recorded: receipt_for(recorded.path)
     return standin
 
 
@@ -146,7 +147,7 @@ async def test_a_delivered_put_sends_the_whole_history_and_stores_the_receipt(
     }
     assert put.body == expected
 
-    [(_, answer)] = vtex.answers
+    [(_, answer)] = vtex.tracking_answers()
     delivery = await only_delivery(store, "TRK1")
     assert delivery.state == "delivered"
     assert delivery.receipt == {

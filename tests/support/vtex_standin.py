@@ -46,7 +46,8 @@ def receipt_for(path: str) -> Answer:
 class VtexStandIn:
     """Start with ``with VtexStandIn() as vtex:``; ``vtex.url`` is its base URL.
 
-    ``responder(recorded) -> Answer`` decides each answer (default: 200 with a receipt);
+    ``responder(recorded) -> Answer`` decides each tracking PUT's answer (default: 200 with a
+    receipt), ``orders_responder`` every other call's (Get order, PATCH, hook config);
     ``delay`` holds every answer that many seconds (to observe overlapping PUTs).
     """
 
@@ -54,6 +55,9 @@ class VtexStandIn:
         self.requests: list[Recorded] = []
         self.answers: list[tuple[Recorded, Answer]] = []
         self.responder: Callable[[Recorded], Answer] = lambda r: receipt_for(r.path)
+        # Everything but tracking PUTs (Get order, PATCH, hook config). By default a 200 that
+        # is not an order, so the relay's check before a first PUT has nothing to check.
+        self.orders_responder: Callable[[Recorded], Answer] = lambda r: receipt_for(r.path)
         self.delay = delay
         self._lock = threading.Lock()
         standin = self
@@ -79,7 +83,8 @@ class VtexStandIn:
                     standin.requests.append(recorded)
                 if standin.delay:
                     time.sleep(standin.delay)
-                answer = standin.responder(recorded)
+                tracking = self.command == "PUT" and self.path.endswith("/tracking")
+                answer = (standin.responder if tracking else standin.orders_responder)(recorded)
                 recorded.finished = time.monotonic()
                 with standin._lock:
                     standin.answers.append((recorded, answer))
@@ -113,6 +118,15 @@ class VtexStandIn:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def tracking_answers(self) -> list[tuple[Recorded, Answer]]:
+        """The answers to tracking PUTs (Get order and PATCH calls left out)."""
+        with self._lock:
+            return [
+                (r, a)
+                for r, a in self.answers
+                if r.method == "PUT" and r.path.endswith("/tracking")
+            ]
 
     def puts(self, path_part: str = "/tracking") -> list[Recorded]:
         with self._lock:
