@@ -29,7 +29,6 @@ from app.store.schema import (
     attempts,
     deliveries,
     events,
-    invoice_checks,
     meta,
     metadata,
     order_notifications,
@@ -901,7 +900,9 @@ class Store:
     ) -> InvoiceHistory:
         """Every event of every shipment registered to the invoice, oldest first."""
         sql = _driver_sql(conn.dialect.name)
-        rows = conn.connection.cursor().execute(sql.history, (order_id, invoice_number)).fetchall()
+        cursor = conn.connection.cursor()
+        rows = cursor.execute(sql.history, (order_id, invoice_number)).fetchall()
+        checked = cursor.execute(sql.invoice_checked, (order_id, invoice_number)).fetchone()
         return InvoiceHistory(
             events=tuple(
                 TrackingEvent(
@@ -915,12 +916,7 @@ class Store:
                 for _, occurred_at, status, carrier_status, description, city, state in rows
             ),
             event_ids=tuple(row[0] for row in rows),
-            checked=conn.execute(
-                select(invoice_checks.c.patched)
-                .where(invoice_checks.c.order_id == order_id)
-                .where(invoice_checks.c.invoice_number == invoice_number)
-            ).first()
-            is not None,
+            checked=checked is not None,
         )
 
     @_writes
@@ -928,14 +924,9 @@ class Store:
         self, conn: Connection, order_id: str, invoice_number: str, patched: bool, now: datetime
     ) -> None:
         """The invoice's package carries its tracking number now (``patched``: by us)."""
-        conn.execute(
-            _ignoring_conflicts(conn, invoice_checks),
-            {
-                "order_id": order_id,
-                "invoice_number": invoice_number,
-                "checked_at": now,
-                "patched": patched,
-            },
+        sql = _driver_sql(conn.dialect.name)  # once per invoice on the drain path
+        conn.connection.cursor().execute(
+            sql.check_invoice, (order_id, invoice_number, sql.time(now), patched)
         )
 
     @_reads
@@ -1273,6 +1264,13 @@ class _DriverSql:
         self.event_ids = q(
             "SELECT e.id FROM events e JOIN shipments s ON s.tracking_number = e.tracking_number"
             " WHERE s.order_id = ? AND s.invoice_number = ?"
+        )
+        self.invoice_checked = q(
+            "SELECT 1 FROM invoice_checks WHERE order_id = ? AND invoice_number = ?"
+        )
+        self.check_invoice = q(
+            "INSERT INTO invoice_checks (order_id, invoice_number, checked_at, patched)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
         )
         self.attempt = q(
             "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code,"
