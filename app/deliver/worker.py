@@ -267,9 +267,12 @@ class Worker:
             answer = VtexAnswer(None, None, None, None, 0.0, reason)
             decision = not_attempted(reason, started_at, nothing_to_send=not history.events)
             sent = None
+            patched = None
         else:
             # Before the invoice's first PUT, its VTEX package must carry a tracking number.
-            refused = None if history.checked else await self._check_invoice(job, target)
+            checked = None if history.checked else await self._check_invoice(job, target)
+            refused = checked if isinstance(checked, VtexAnswer) else None
+            patched = checked if isinstance(checked, bool) else None
             # The check took VTEX calls: a 429 may have paused the account meanwhile.
             if not history.checked and await self._postponed_by_pause(job, account, bound):
                 return
@@ -310,6 +313,7 @@ class Worker:
                 receipt=receipt if decision.verdict is Verdict.DELIVERED else None,
                 now=now,
                 pause_account_until=pause,
+                invoice_checked=patched,
             ),
         )
         latency = (now - job.queued_at).total_seconds()
@@ -364,12 +368,13 @@ class Worker:
 
     async def _check_invoice(
         self, job: DeliveryJob, target: tuple[str, tuple[str, str]]
-    ) -> VtexAnswer | None:
+    ) -> VtexAnswer | bool:
         """SPEC §2, before an invoice's first PUT: read the order; give the invoice's package
         its tracking number with the partial-invoice PATCH when it lacks one.
 
-        Returns None when the PUT may go, else the answer of the step that stopped it (an
-        order or invoice that does not exist yet answers 404: the slow lane).
+        Returns whether the relay patched it when the PUT may go (the attempt's record marks
+        the invoice checked), else the answer of the step that stopped it (an order or
+        invoice that does not exist yet answers 404: the slow lane).
         """
         host, credentials = target
         bound = log.bind(orderId=job.order_id, invoiceNumber=job.invoice_number)
@@ -382,10 +387,7 @@ class Worker:
             # Not VTEX's order shape (a proxy or a stand-in answering anything): nothing to
             # check against, so the PUT goes as it did before this check existed.
             bound.warning("invoice.check_skipped", reason="Get order answer is not an order")
-            await self._store.mark_invoice_checked(
-                job.order_id, job.invoice_number, False, self._clock()
-            )
-            return None
+            return False
         if package is None:
             return replace(
                 got,
@@ -393,10 +395,7 @@ class Worker:
                 error=f"Get order: the order has no invoice {job.invoice_number} yet",
             )
         if package.tracking_number:
-            await self._store.mark_invoice_checked(
-                job.order_id, job.invoice_number, False, self._clock()
-            )
-            return None
+            return False
         shipments = await self._store.invoice_shipments(job.order_id, job.invoice_number)
         chosen = shipments[0] if shipments else None
         number = chosen.tracking_number if chosen else job.tracking_numbers[0]
@@ -410,11 +409,8 @@ class Worker:
         )
         if not _succeeded(patched):
             return _step_failed(patched, "partial invoice PATCH")
-        await self._store.mark_invoice_checked(
-            job.order_id, job.invoice_number, True, self._clock()
-        )
         bound.info("invoice.tracking_number_set", tracking_number=number, **patch)
-        return None
+        return True
 
     async def _record(self, job: DeliveryJob, record: Callable[[], Awaitable[None]]) -> None:
         """Store the attempt, riding out a short database outage: the PUT happened, and

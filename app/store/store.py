@@ -1080,6 +1080,7 @@ class Store:
         receipt: dict[str, Any] | None,
         now: datetime,
         pause_account_until: datetime | None = None,
+        invoice_checked: bool | None = None,
     ) -> None:
         """Store one attempt and its delivery's new state, releasing the claim.
 
@@ -1127,6 +1128,11 @@ class Store:
         )
         if pause_account_until is not None:
             self._pause_account(conn, job.account or "", pause_account_until)
+        if invoice_checked is not None:  # the check before the first PUT passed (patched?)
+            cursor.execute(
+                sql.check_invoice,
+                (job.order_id, job.invoice_number, sql.time(now), invoice_checked),
+            )
         if delivered:
             held = cursor.execute(sql.event_ids, (job.order_id, job.invoice_number)).fetchall()
             if {row[0] for row in held} - set(covered_event_ids):

@@ -64,6 +64,9 @@ class VtexStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as separate writes: without this, Nagle's algorithm
+            # and the client's delayed ACK hold the body back about 40 ms.
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
@@ -85,7 +88,6 @@ class VtexStandIn:
                     time.sleep(standin.delay)
                 tracking = self.command == "PUT" and self.path.endswith("/tracking")
                 answer = (standin.responder if tracking else standin.orders_responder)(recorded)
-                recorded.finished = time.monotonic()
                 with standin._lock:
                     standin.answers.append((recorded, answer))
                 payload = json.dumps(answer.body).encode()
@@ -96,6 +98,7 @@ class VtexStandIn:
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(payload)
+                recorded.finished = time.monotonic()  # the answer is on its way
 
             do_PUT = do_GET = do_POST = do_PATCH = _handle
 
