@@ -244,7 +244,9 @@ async def subscribe_orders_hook(
     if current.status_code == 200 and hook_matches(current.json, desired):
         return SubscribeResult(False, f"already configured: invoiced orders → {url}")
     posted = await client.call("POST", *target, HOOK_CONFIG_PATH, desired)
-    if posted.status_code is None or not 200 <= posted.status_code < 300:
+    if posted.status_code is None:
+        raise RuntimeError(f"could not reach VTEX at {target[0]}: {posted.error}")
+    if not 200 <= posted.status_code < 300:
         detail = (posted.body or posted.error or "")[:300].replace(secret, "<secret>")
         raise RuntimeError(
             f"VTEX refused the hook configuration ({posted.error}): {detail}. VTEX pings the "
