@@ -91,14 +91,17 @@ class VtexStandIn:
                 with standin._lock:
                     standin.answers.append((recorded, answer))
                 payload = json.dumps(answer.body).encode()
-                self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                for key, value in answer.headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(payload)
-                recorded.finished = time.monotonic()  # the answer is on its way
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for key, value in answer.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                finally:
+                    # Answered: sent, or its client gone (a relay killed mid-PUT).
+                    recorded.finished = time.monotonic()
 
             do_PUT = do_GET = do_POST = do_PATCH = _handle
 
