@@ -130,6 +130,10 @@ class CarrierSettings(BaseModel):
         return self
 
 
+_UNCONFIGURED_CARRIER = CarrierSettings()
+"""Shared, never changed: built once instead of on every webhook of such a carrier."""
+
+
 class AccountSettings(BaseModel):
     """``RELAY_VTEX_ACCOUNTS__<ACCOUNT>__*``."""
 
@@ -203,7 +207,8 @@ class Settings(BaseSettings):
         return value
 
     def carrier(self, name: str) -> CarrierSettings:
-        return self.carriers.get(name, CarrierSettings())
+        """A carrier's settings; an unconfigured carrier's are the defaults (no secret)."""
+        return self.carriers.get(name) or _UNCONFIGURED_CARRIER
 
     def vtex_host(self, account: str | None) -> str | None:
         """Base URL of an account's VTEX API; ``RELAY_VTEX_BASE_URL`` overrides for all."""

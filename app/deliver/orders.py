@@ -65,7 +65,7 @@ class OrderRegistrar:
             await self._retry(notification, None, target, bound)
             return
         answer = await self._client.get_order(*target, notification.order_id)
-        if answer.status_code is None or not 200 <= answer.status_code < 300:
+        if not answer.ok:
             await self._retry(notification, answer.status_code, answer.error or "failed", bound)
             return
         try:
@@ -158,7 +158,7 @@ class Reconciler:
                 continue
             answer = await self._client.get_order(*target, invoice.order_id)
             try:
-                if answer.status_code is None or not 200 <= answer.status_code < 300:
+                if not answer.ok:
                     raise NotAnOrder(f"Get order: {answer.error or 'failed'}")
                 package = package_of_invoice(answer.json, invoice.invoice_number)
             except NotAnOrder as error:
@@ -246,7 +246,7 @@ async def subscribe_orders_hook(
     posted = await client.call("POST", *target, HOOK_CONFIG_PATH, desired)
     if posted.status_code is None:
         raise RuntimeError(f"could not reach VTEX at {target[0]}: {posted.error}")
-    if not 200 <= posted.status_code < 300:
+    if not posted.ok:
         detail = (posted.body or posted.error or "")[:300].replace(secret, "<secret>")
         raise RuntimeError(
             f"VTEX refused the hook configuration ({posted.error}): {detail}. VTEX pings the "

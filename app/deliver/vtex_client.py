@@ -26,6 +26,11 @@ class VtexAnswer:
     duration_ms: float
     error: str | None
 
+    @property
+    def ok(self) -> bool:
+        """VTEX answered 2xx."""
+        return self.status_code is not None and 200 <= self.status_code < 300
+
 
 def order_path(order_id: str) -> str:
     return f"/api/oms/pvt/orders/{quote(order_id, safe='')}"

@@ -60,11 +60,6 @@ def package_of_invoice(order: Any, invoice_number: str) -> Package | None:
     return next((p for p in packages(order) if p.invoice_number == wanted), None)
 
 
-def order_account(order: Any) -> str | None:
-    """The VTEX account an order belongs to (its ``hostname``), if the answer names one."""
-    return _text(order.get("hostname")) or None if isinstance(order, Mapping) else None
-
-
 def registrable_packages(order: Any) -> list[Package]:
     """Packages the relay can register: a tracking number and an addressable invoice."""
     return [

@@ -47,10 +47,6 @@ def delivery_outcome(verdict: Verdict, status_code: int | None, *, attempted: bo
     return _STATE_OF[verdict]
 
 
-def _succeeded(answer: VtexAnswer) -> bool:
-    return answer.status_code is not None and 200 <= answer.status_code < 300
-
-
 def _step_failed(answer: VtexAnswer, step: str) -> VtexAnswer:
     """A failed call before the PUT, its error naming the step (it is stored and logged)."""
     return replace(answer, error=f"{step}: {answer.error or 'failed'}")
@@ -379,7 +375,7 @@ class Worker:
         host, credentials = target
         bound = log.bind(orderId=job.order_id, invoiceNumber=job.invoice_number)
         got = await self._client.get_order(host, credentials, job.order_id)
-        if not _succeeded(got):
+        if not got.ok:
             return _step_failed(got, "Get order")
         try:
             package = package_of_invoice(got.json, job.invoice_number)
@@ -407,7 +403,7 @@ class Worker:
         patched = await self._client.patch_invoice(
             host, credentials, job.order_id, job.invoice_number, patch
         )
-        if not _succeeded(patched):
+        if not patched.ok:
             return _step_failed(patched, "partial invoice PATCH")
         bound.info("invoice.tracking_number_set", tracking_number=number, **patch)
         return True

@@ -100,14 +100,6 @@ def verify_standard_webhooks(
     raise SignatureInvalid("webhook-signature does not match")
 
 
-def verify_aftership(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
-    """AfterShip: ``aftership-hmac-sha256`` = base64(HMAC-SHA256(raw body, secret))."""
-    received = _header(headers, "aftership-hmac-sha256").strip()
-    expected = base64.b64encode(_hmac_sha256(secret.encode(), body)).decode()
-    if not hmac.compare_digest(received.encode(), expected.encode()):
-        raise SignatureInvalid("aftership-hmac-sha256 does not match")
-
-
 def verify_easypost(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
     """EasyPost: ``X-Hmac-Signature: hmac-sha256-hex=<hex>``, keyed with NFKD(secret)."""
     received = _header(headers, "x-hmac-signature").strip()
@@ -142,6 +134,9 @@ def hmac_sha256_verifier(header: str, encoding: Encoding = "hex", prefix: str = 
 
     return verify
 
+
+verify_aftership = hmac_sha256_verifier("aftership-hmac-sha256", "base64")
+"""AfterShip: ``aftership-hmac-sha256`` = base64(HMAC-SHA256(raw body, secret))."""
 
 verify_melhor_envio = hmac_sha256_verifier("X-ME-Signature", "base64")
 """Melhor Envio: ``X-ME-Signature`` = base64(HMAC-SHA256(raw body, app client secret))."""

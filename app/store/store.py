@@ -919,16 +919,6 @@ class Store:
             checked=checked is not None,
         )
 
-    @_writes
-    def mark_invoice_checked(
-        self, conn: Connection, order_id: str, invoice_number: str, patched: bool, now: datetime
-    ) -> None:
-        """The invoice's package carries its tracking number now (``patched``: by us)."""
-        sql = _driver_sql(conn.dialect.name)  # once per invoice on the drain path
-        conn.connection.cursor().execute(
-            sql.check_invoice, (order_id, invoice_number, sql.time(now), patched)
-        )
-
     @_reads
     def invoice_shipments(
         self, conn: Connection, order_id: str, invoice_number: str

@@ -157,31 +157,50 @@ async def test_a_retry_waits_until_it_is_due_and_counts_the_attempt(store: Store
 # -- invoice checks ------------------------------------------------------------------------
 
 
-async def test_an_invoice_is_unchecked_until_marked_and_marking_is_idempotent(
-    store: Store,
+async def record_check(
+    store: Store, job: DeliveryJob, patched: bool | None, now: datetime, status_code: int = 503
 ) -> None:
+    """A failed attempt; ``patched`` is None when its check did not pass (Get order 404),
+    else whether it PATCHed the invoice's tracking number before the PUT failed."""
+    await store.record_attempt(
+        job,
+        AttemptRecord(
+            started_at=now,
+            duration_ms=10.0,
+            status_code=status_code,
+            response_body="{}",
+            error=f"HTTP {status_code}",
+        ),
+        state="retrying",
+        next_attempt_at=now + timedelta(seconds=1),
+        body=None,
+        covered_event_ids=(),
+        receipt=None,
+        now=now,
+        invoice_checked=patched,
+    )
+
+
+async def test_an_invoice_is_unchecked_until_an_attempt_records_its_check(store: Store) -> None:
     await registered_with_events(store, "TRK1", "ORD-1", "INV-1", T0)
     assert not (await store.invoice_history("ORD-1", "INV-1")).checked
+    [job] = await claim_deliveries(store, T0 + timedelta(minutes=1))
 
-    await store.mark_invoice_checked("ORD-1", "INV-1", True, T0)
+    await record_check(store, job, None, T0, status_code=404)
+    assert not (await store.invoice_history("ORD-1", "INV-1")).checked  # no check recorded
+
+    [job] = await claim_deliveries(store, T0 + timedelta(seconds=2))
+    await record_check(store, job, True, T0 + timedelta(seconds=2))
 
     history = await store.invoice_history("ORD-1", "INV-1")
     assert history.checked
     assert len(history.events) == 1
-    await store.mark_invoice_checked("ORD-1", "INV-1", False, T0 + timedelta(hours=1))
-    await store.mark_invoice_checked("ORD-1", "INV-1", True, T0 + timedelta(hours=2))
+    # Recording it again is harmless; another invoice of the order is its own.
+    [job] = await claim_deliveries(store, T0 + timedelta(seconds=4))
+    await record_check(store, job, False, T0 + timedelta(seconds=4))
     assert (await store.invoice_history("ORD-1", "INV-1")).checked
-    # Another invoice of the order is its own.
     assert not (await store.invoice_history("ORD-1", "INV-2")).checked
     assert not (await store.invoice_history("ORD-2", "INV-1")).checked
-
-
-async def test_an_invoice_without_events_can_be_checked(store: Store) -> None:
-    await store.mark_invoice_checked("ORD-1", "INV-1", False, T0)
-
-    history = await store.invoice_history("ORD-1", "INV-1")
-
-    assert (history.checked, history.events) == (True, ())
 
 
 # -- the shipments of an invoice -------------------------------------------------------------

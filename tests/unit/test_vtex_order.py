@@ -13,7 +13,6 @@ from app.deliver.orders import HOOK_HEADER, desired_hook_config, hook_matches
 from app.deliver.vtex_order import (
     NotAnOrder,
     Package,
-    order_account,
     package_of_invoice,
     packages,
     registrable_packages,
@@ -202,27 +201,6 @@ def test_a_package_without_tracking_number_is_still_found() -> None:
 
     assert found is not None
     assert found.tracking_number == ""
-
-
-# -- order_account ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        (order(hostname="acme"), "acme"),
-        (order(hostname="  acme "), "acme"),
-        (order(hostname=""), None),
-        (order(hostname="   "), None),
-        (order(hostname=None), None),
-        (order(hostname=42), None),
-        ({"packageAttachment": {"packages": []}}, None),
-        (None, None),
-        (["acme"], None),
-    ],
-)
-def test_order_account_is_the_orders_hostname(answer: Any, expected: str | None) -> None:
-    assert order_account(answer) == expected
 
 
 # -- registrable_packages ----------------------------------------------------------------

@@ -22,8 +22,15 @@ from zoneinfo import ZoneInfo
 
 from jmespath.parser import ParsedResult
 
-from app.normalize.fields import optional_text, require_object, require_text
-from app.normalize.model import ParseContext, PayloadRejected, ShipmentUpdate, Status, TrackingEvent
+from app.normalize.fields import optional_text, require_object, require_text, text_or_number
+from app.normalize.model import (
+    ParseContext,
+    PayloadRejected,
+    ShipmentUpdate,
+    Status,
+    TrackingEvent,
+    oldest_first,
+)
 from app.normalize.times import EARLIEST, LATEST, parse_timestamp
 
 EPOCH_SECONDS: Final = "epoch"
@@ -169,12 +176,6 @@ def _event(spec: DeclarativeSpec, item: Any, where: str, zone: ZoneInfo) -> Trac
     )
 
 
-def _reference(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return optional_text(value)
-
-
 def _shipment(spec: DeclarativeSpec, shipment: Any, prefix: str, zone: ZoneInfo) -> ShipmentUpdate:
     tracking_where = _where(f"{prefix}tracking_number", spec.tracking_number)
     tracking_number = require_text(
@@ -185,9 +186,8 @@ def _shipment(spec: DeclarativeSpec, shipment: Any, prefix: str, zone: ZoneInfo)
     events = [
         _event(spec, item, f"{prefix}events.{index}", zone) for index, item in enumerate(items)
     ]
-    # Carriers resend whole histories and some list newest first: keep one of each exact
-    # repeat, in time order (a stable sort keeps the carrier's order for equal times).
-    unique = sorted(dict.fromkeys(events), key=lambda event: event.occurred_at)
+    # Carriers resend whole histories and some list newest first.
+    unique = oldest_first(events)
     link = None
     if spec.tracking_url is not None:
         link_where = _where(f"{prefix}tracking_url", spec.tracking_url)
@@ -195,7 +195,7 @@ def _shipment(spec: DeclarativeSpec, shipment: Any, prefix: str, zone: ZoneInfo)
     references: dict[str, str] = {}
     for name, expression in spec.references.items():
         value = _search(expression, shipment, _where(f"{prefix}references.{name}", expression))
-        if text := _reference(value):
+        if text := text_or_number(value):
             references[name] = text
     return ShipmentUpdate(tracking_number, tuple(unique), tracking_url=link, references=references)
 
