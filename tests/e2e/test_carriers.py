@@ -79,6 +79,7 @@ class Expected(NamedTuple):
 # The declared carrier's delivered fixture (tests/fixtures/declared/rapidez/): one package,
 # five occurrences of which two are the same scan.
 RAPIDEZ_DELIVERED = [Expected("RPZ100234567BR", 4, True)]
+RAPIDEZ_IN_TRANSIT = [Expected("RPZ100298811BR", 0, False)]  # only its number is used
 
 
 def fixture_path(carrier: str, name: str) -> Path:
@@ -90,7 +91,7 @@ def fixture_path(carrier: str, name: str) -> Path:
 def expected_shipments(carrier: str, fixture: str) -> list[Expected]:
     """From the adapter case tables; Melhor Envio's shipment is known by its alias."""
     if carrier == "rapidez":
-        return RAPIDEZ_DELIVERED if fixture == "delivered" else []
+        return {"delivered": RAPIDEZ_DELIVERED, "in_transit": RAPIDEZ_IN_TRANSIT}[fixture]
     cases = sorted(
         (c for m in modules() for c in m.CASES if (c.carrier, c.fixture) == (carrier, fixture)),
         key=lambda case: case.update,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.support.databases import postgresql_schema
 from tests.support.relay_process import RelayProcess
 from tests.support.signing import standard_webhooks_headers
 from tests.support.vtex_standin import Answer, Recorded, VtexStandIn, receipt_for
+from tests.support.webhook_load import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -118,13 +118,6 @@ def post_generic(relay: RelayProcess, payload: Any, secret: str = GENERIC_SECRET
     return relay.client.post("/webhooks/generic", content=body, headers=headers)
 
 
-def wait_until(condition: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def test_metrics_move_as_the_scenario_says_and_the_log_is_clean(
     scenario: tuple[RelayProcess, VtexStandIn, dict[str, str]],
 ) -> None:
@@ -158,7 +151,7 @@ def test_metrics_move_as_the_scenario_says_and_the_log_is_clean(
     assert post_generic(relay, {"trackingNumber": "OQ1", "events": "none"}).status_code == 422
 
     vtex.wait_for(lambda v: bool(v.puts(f"/orders/{delivered_order}/")))
-    wait_until(lambda: moved(before, scrape(relay), "relay_dead_deliveries") == 1)
+    wait_until(lambda: moved(before, scrape(relay), "relay_dead_deliveries") == 1, 15, "a dead")
     wait_until(
         lambda: (
             moved(
@@ -169,7 +162,9 @@ def test_metrics_move_as_the_scenario_says_and_the_log_is_clean(
                 status_code="401",
             )
             >= 1
-        )
+        ),
+        15,
+        "a 401 counted",
     )
     after = scrape(relay)
 

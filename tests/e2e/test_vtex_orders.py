@@ -22,6 +22,7 @@ from tests.support.relay_process import RELAY, RelayProcess
 from tests.support.signing import standard_webhooks_headers
 from tests.support.vtex_orders import VtexOms, order, package
 from tests.support.vtex_standin import Recorded, VtexStandIn
+from tests.support.webhook_load import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -102,13 +103,6 @@ def shipment(relay: RelayProcess, tracking: str) -> Any:
     return relay.client.get(f"/shipments/{tracking}", headers=relay.admin(ADMIN))
 
 
-def wait_until(condition: Any, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} not met in {timeout}s"
-        time.sleep(0.05)
-
-
 def notification(order_id: str, account: str, state: str = "invoiced") -> dict[str, Any]:
     return {
         "Domain": "Fulfillment",
@@ -147,8 +141,8 @@ def test_the_hook_registers_packages_and_their_webhooks_reach_that_accounts_vtex
     assert HOOK_SECRET not in wrong.text
     assert accepted.status_code == 200, accepted.text
     assert answered_in < 5
-    wait_until(lambda: shipment(relay, tn2).status_code == 200, what="registration")
-    wait_until(lambda: shipment(relay, tn1).json().get("registered"), what="registration")
+    wait_until(lambda: shipment(relay, tn2).status_code == 200, 15, "registration")
+    wait_until(lambda: shipment(relay, tn1).json().get("registered"), 15, "registration")
     first, second = shipment(relay, tn1).json(), shipment(relay, tn2).json()
     assert (first["orderId"], first["invoiceNumber"], first["account"]) == (
         order_id,
@@ -226,10 +220,11 @@ def test_an_order_that_does_not_exist_yet_is_retried_and_delivered_once_it_appea
     register(relay, tracking, order_id, "NF5")
 
     post_events(relay, tracking, "Objeto postado")
-    wait_until(lambda: calls_for(vtex, order_id), what="the Get order")
+    wait_until(lambda: calls_for(vtex, order_id), 15, "the Get order")
     wait_until(
         lambda: shipment(relay, tracking).json()["deliveries"][0]["state"] == "retrying",
-        what="the retry",
+        15,
+        "the retry",
     )
     delivery = shipment(relay, tracking).json()["deliveries"][0]
     assert "Get order" in (delivery["attempts"][0]["error"] or "")
@@ -269,7 +264,8 @@ def test_reconcile_resends_an_invoice_vtex_lacks_events_of_and_leaves_a_matching
     vtex.wait_for(lambda v: bool(v.puts(f"/orders/{lacking}/") and v.puts(f"/orders/{matching}/")))
     wait_until(
         lambda: oms.orders[lacking]["packageAttachment"]["packages"][0]["courierStatus"],
-        what="VTEX keeping the tracking",
+        15,
+        "VTEX keeping the tracking",
     )
     # VTEX lost an event of one invoice.
     oms.orders[lacking]["packageAttachment"]["packages"][0]["courierStatus"]["data"].pop()
