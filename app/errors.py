@@ -20,6 +20,12 @@ class BadRequest(RelayError):
     code = "bad_request"
 
 
+class InvalidJson(BadRequest):
+    """A body that is not JSON the relay reads (syntax, nesting); ``detail`` says where."""
+
+    code = "invalid_json"
+
+
 class Unauthorized(RelayError):
     status_code = 401
     code = "unauthorized"

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.requests import ClientDisconnect
 
+from app.api.bodies import read_body
 from app.api.deps import Parts
-from app.errors import BadRequest, PayloadTooLarge
 
 router = APIRouter(tags=["webhooks"])
 
@@ -19,25 +18,6 @@ class WebhookAccepted(BaseModel):
     webhook_id: str
     events: int
     duplicates: int
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing anything over ``limit`` bytes without reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        # Nothing was stored and nobody is listening; the sender will retry.
-        raise BadRequest("the client disconnected before sending the whole body") from None
-    return b"".join(chunks)
 
 
 class AccessToken(BaseModel):

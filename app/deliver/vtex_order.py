@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.normalize.model import MAX_IDENTIFIER_LENGTH, invoice_number_problem
+from app.normalize.model import identifier_problem, invoice_number_problem
 
 
 class NotAnOrder(ValueError):
@@ -68,8 +68,7 @@ def registrable_packages(order: Any) -> list[Package]:
         if package.tracking_number
         and package.invoice_number
         and invoice_number_problem(package.invoice_number) is None
-        and len(package.tracking_number) <= MAX_IDENTIFIER_LENGTH
-        and len(package.invoice_number) <= MAX_IDENTIFIER_LENGTH
+        and identifier_problem("trackingNumber", package.tracking_number) is None
     ]
 
 

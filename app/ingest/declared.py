@@ -45,6 +45,7 @@ from app.ingest.signatures import (
 from app.normalize.carriers import declarative
 from app.normalize.carriers.declarative import DeclarativeSpec, EventSpec
 from app.normalize.model import Status
+from app.problems import problem_message
 
 # One path segment, and one settings segment: RELAY_CARRIERS__<NAME>__SECRET would not
 # survive a double underscore, and a leading or trailing one reads as a typo.
@@ -271,7 +272,7 @@ def _pydantic_problems(error: ValidationError) -> Iterator[tuple[str, str]]:
             known = f"; expected one of: {', '.join(model.model_fields)}" if model else ""
             yield field, f"unknown key{known}"
             continue
-        message = item["msg"].removeprefix("Value error, ")
+        message = problem_message(item)
         if item["type"] == "missing":
             message = "required"
         elif isinstance(item.get("input"), str | int | float | bool):

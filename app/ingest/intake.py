@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from urllib.parse import parse_qs
 import structlog
 
 from app.errors import (
+    InvalidJson,
     NotFound,
     OAuthError,
     Unauthorized,
@@ -20,6 +20,7 @@ from app.errors import (
     UnsupportedMediaType,
 )
 from app.ingest.carriers import Carrier
+from app.ingest.json_reader import read_json
 from app.ingest.references import with_invoice_from_references
 from app.ingest.signatures import SignatureInvalid, issue_ups_token, presented_credential
 from app.normalize.model import (
@@ -75,8 +76,9 @@ class Intake:
     def carrier(self, name: str) -> Carrier:
         carrier = self._carriers.get(name)
         if carrier is None:
+            shown = name if len(name) <= 64 else f"{name[:64]}..."
             raise NotFound(
-                f"no carrier named {name!r}; known carriers: {', '.join(sorted(self._carriers))}"
+                f"no carrier named {shown!r}; known carriers: {', '.join(sorted(self._carriers))}"
             )
         return carrier
 
@@ -252,10 +254,11 @@ def read_updates(
 
 
 def _decode_json(body: bytes, content_type: str | None) -> Any:
+    """A webhook's JSON (SPEC §4: 415 when it is not JSON)."""
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(f"expected application/json, got {media_type}")
+        raise UnsupportedMediaType(f"expected application/json, got {media_type[:100]}")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise UnsupportedMediaType("body is not valid JSON") from None
+        return read_json(body)
+    except InvalidJson as error:
+        raise UnsupportedMediaType(f"body is not JSON the relay can read: {error.detail}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from app.normalize.model import MAX_IDENTIFIER_LENGTH, ShipmentUpdate, invoice_number_problem
+from app.normalize.model import ShipmentUpdate, identifier_problem, invoice_number_problem
 from app.settings import CarrierSettings
 
 
@@ -17,7 +17,7 @@ def invoice_from_references(
     ``order_id_from`` names the reference holding the orderId; ``reference_pattern``,
     when set, is searched in it and its named groups take precedence; the invoice number
     otherwise comes from ``invoice_number_from``. An incomplete answer, or an invoice
-    number VTEX cannot address, or a value too long to be an id, is None.
+    number VTEX cannot address, or a value that is not an identifier, is None.
     """
     if rule.order_id_from is None:
         return None
@@ -34,9 +34,7 @@ def invoice_from_references(
         found["invoice_number"] = references.get(rule.invoice_number_from, "")
     order_id = found.get("order_id", "").strip()
     invoice_number = found.get("invoice_number", "").strip()
-    if not order_id or not invoice_number or invoice_number_problem(invoice_number):
-        return None
-    if max(len(order_id), len(invoice_number)) > MAX_IDENTIFIER_LENGTH:
+    if identifier_problem("orderId", order_id) or invoice_number_problem(invoice_number):
         return None
     return order_id, invoice_number
 

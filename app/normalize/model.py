@@ -81,19 +81,37 @@ MAX_IDENTIFIER_LENGTH = 128
 """Tracking numbers, aliases, orderIds and invoice numbers longer than this are not ids."""
 
 
+def identifier_problem(name: str, value: str) -> str | None:
+    """Why ``value`` is not an identifier (SPEC §12: printable text of at most 128
+    characters), in the sender's terms, or None. U+FFFD counts as unprintable: it stands
+    for characters the sender's text lost on the way."""
+    if not value.strip():
+        return f"{name} is empty"
+    if len(value) > MAX_IDENTIFIER_LENGTH:
+        return f"{name} {value[:20]!r}... is longer than {MAX_IDENTIFIER_LENGTH} characters"
+    if not value.isprintable() or "\ufffd" in value:
+        position, char = next(
+            (i, c) for i, c in enumerate(value) if not c.isprintable() or c == "\ufffd"
+        )
+        return (
+            f"{name} contains U+{ord(char):04X} at position {position + 1}, "
+            "which is not printable text"
+        )
+    return None
+
+
 def checked_identifiers(update: ShipmentUpdate) -> ShipmentUpdate:
-    """The update with aliases too long to be one dropped; raises :class:`PayloadRejected`
-    when its tracking number, orderId or invoice number is too long to be one."""
+    """The update with aliases that are not identifiers dropped; raises
+    :class:`PayloadRejected` when its tracking number, orderId or invoice number is not one."""
     for name, value in (
         ("tracking number", update.tracking_number),
         ("orderId", update.order_id),
         ("invoiceNumber", update.invoice_number),
     ):
-        if value is not None and len(value) > MAX_IDENTIFIER_LENGTH:
-            raise PayloadRejected(
-                f"{name} {value[:20]!r}... is longer than {MAX_IDENTIFIER_LENGTH} characters"
-            )
-    aliases = tuple(alias for alias in update.aliases if len(alias) <= MAX_IDENTIFIER_LENGTH)
+        problem = value is not None and identifier_problem(name, value)
+        if problem:
+            raise PayloadRejected(problem)
+    aliases = tuple(alias for alias in update.aliases if not identifier_problem("", alias))
     return update if aliases == update.aliases else replace(update, aliases=aliases)
 
 
@@ -101,7 +119,7 @@ def invoice_number_problem(invoice_number: str) -> str | None:
     """Why VTEX's tracking route could not address this invoice number, or None."""
     if "/" in invoice_number:
         return "invoiceNumber contains '/', which VTEX's tracking route cannot address"
-    return None
+    return identifier_problem("invoiceNumber", invoice_number)
 
 
 class PayloadRejected(Exception):

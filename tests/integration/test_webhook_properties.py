@@ -53,14 +53,18 @@ EXAMPLES = hypothesis_settings(
 
 
 @contextlib.contextmanager
-def relay_client(database_url: str, **carrier_settings: Any) -> Iterator[httpx.Client]:
-    """The relay app served on loopback, every carrier configured with ``carrier_settings``."""
+def relay_client(
+    database_url: str, relay_settings: dict[str, Any] | None = None, **carrier_settings: Any
+) -> Iterator[httpx.Client]:
+    """The relay app served on loopback, every carrier configured with ``carrier_settings``
+    (and any other setting in ``relay_settings``)."""
     settings = Settings(
         _env_file=None,
         database_url=database_url,
         worker=False,
         carriers={name: carrier_settings for name in CARRIERS},
         carriers_file=DECLARED_FILE,
+        **(relay_settings or {}),
     )
     port = free_port()
     server = uvicorn.Server(

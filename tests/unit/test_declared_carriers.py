@@ -548,13 +548,13 @@ def changed(**changes: Any) -> dict[str, Any]:
         pytest.param(
             changed(events=12),
             "events",
-            "Input should be a valid string",
+            "must be text",
             id="not-a-string",
         ),
         pytest.param(
             changed(event="quando"),
             "event",
-            "valid dictionary",
+            "must be an object",
             id="event-not-a-mapping",
         ),
         pytest.param(

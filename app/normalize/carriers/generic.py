@@ -34,6 +34,7 @@ from app.normalize.model import (
     invoice_number_problem,
 )
 from app.normalize.times import parse_timestamp
+from app.problems import describe_problems
 
 
 class _GenericEvent(BaseModel):
@@ -56,18 +57,12 @@ class _GenericWebhook(BaseModel):
     events: list[_GenericEvent]
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
-
-
 def parse(payload: Any, context: ParseContext) -> list[ShipmentUpdate]:
     """Read one generic webhook; the payload is checked field by field."""
     try:
         webhook = _GenericWebhook.model_validate(payload)
     except ValidationError as error:
-        raise PayloadRejected(_describe(error)) from None
+        raise PayloadRejected(describe_problems(error.errors(), limit=1)) from None
     if (webhook.orderId is None) != (webhook.invoiceNumber is None):
         raise PayloadRejected("orderId and invoiceNumber must be given together")
     problem = webhook.invoiceNumber and invoice_number_problem(webhook.invoiceNumber)

@@ -1,0 +1,69 @@
+"""Request bodies, read only after the route has authenticated the caller (SPEC §12):
+within a size limit, through the one JSON reader, checked by a model in the sender's terms."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
+
+from app.errors import BadRequest, InvalidJson, PayloadTooLarge, Unprocessable
+from app.ingest.json_reader import read_json
+from app.problems import describe_problems
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class InvalidRequest(Unprocessable):
+    """A JSON body whose fields are not what the route takes."""
+
+    code = "invalid_request"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing anything over ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nothing was stored and nobody is listening; the sender will retry.
+        raise BadRequest("the client disconnected before sending the whole body") from None
+    return b"".join(chunks)
+
+
+async def read_json_body(request: Request, limit: int) -> Any:
+    """The body's JSON value; 413 over ``limit``, 400 ``invalid_json`` when unreadable."""
+    body = await read_body(request, limit)
+    if not body.strip():
+        raise InvalidJson("the body is empty; a JSON object is expected")
+    return read_json(body)
+
+
+def validated(model: type[Model], value: Any) -> Model:
+    """``value`` as ``model``; 422 ``invalid_request`` naming each field and its problem."""
+    if not isinstance(value, dict):
+        raise InvalidRequest("body: must be a JSON object")
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise InvalidRequest(describe_problems(error.errors())) from None
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a body the route reads itself (after authentication)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
