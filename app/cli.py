@@ -8,14 +8,22 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from app.settings import Settings
+from app.startup import (
+    database_cause,
+    database_setting,
+    missing_database,
+    setting_problem,
+    unparsable_setting,
+)
 from app.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -23,6 +31,7 @@ if TYPE_CHECKING:
     from app.store.store import Store
 
 EXIT_USAGE = 2
+MAX_ID = 2**63 - 1  # a BIGINT
 
 
 def load_settings() -> Settings:
@@ -30,18 +39,22 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        for item in error.errors():
-            variable = "RELAY_" + "__".join(str(p) for p in item["loc"]).upper()
-            print(
-                f"relay: invalid setting {variable}: {item['msg'].removeprefix('Value error, ')}",
-                file=sys.stderr,
-            )
-        raise SystemExit(EXIT_USAGE) from None
+        problems = [setting_problem(item) for item in error.errors()]
+    except SettingsError as error:  # a nested setting given as invalid JSON
+        problems = [unparsable_setting(error)]
+    _print_invalid(problems)
+
+
+def _print_invalid(problems: list[tuple[str, str]]) -> NoReturn:
+    for variable, reason in problems:
+        print(f"relay: invalid setting {variable}: {reason}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
 
 
 def load_carriers(settings: Settings) -> dict[str, Carrier]:
-    """Built-in and declared carriers; an invalid ``RELAY_CARRIERS_FILE`` stops here."""
-    from app.ingest.carriers import configured_carriers
+    """Built-in and declared carriers; an invalid ``RELAY_CARRIERS_FILE``, or settings of a
+    carrier that is neither, stop here."""
+    from app.ingest.carriers import UnknownCarrierSettings, configured_carriers
     from app.ingest.declared import DeclaredCarrierError
 
     try:
@@ -49,22 +62,96 @@ def load_carriers(settings: Settings) -> dict[str, Carrier]:
     except DeclaredCarrierError as error:
         print(f"relay: invalid RELAY_CARRIERS_FILE: {error}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+    except UnknownCarrierSettings as error:
+        _print_invalid(error.problems)
+
+
+class DatabaseUnusable(Exception):
+    """The database cannot be opened or reached; the message is the line an operator reads."""
+
+
+@contextlib.asynccontextmanager
+async def _opened_store(
+    settings: Settings, *, existing: bool = False, coalesce: timedelta = timedelta(0)
+) -> AsyncIterator[Store]:
+    """The store, migrated. A database that cannot be opened or reached raises
+    :class:`DatabaseUnusable`; ``existing``: a SQLite file must already be there (commands
+    that read what a relay wrote create nothing, least of all an empty ./relay.db)."""
+    from app.store.engine import StoreUnavailable
+    from app.store.store import SchemaTooNew, Store
+
+    setting = database_setting(settings)
+    missing = missing_database(settings) if existing else None
+    if missing is not None:
+        raise DatabaseUnusable(missing)
+    try:
+        store = Store.open(settings.database_url, coalesce)
+    except OSError as error:  # the SQLite file's directory cannot be made
+        reason = f"cannot create the directory {error.filename} ({error.strerror})"
+        if isinstance(error, FileExistsError):
+            reason = f"{error.filename} is a file, not a directory"
+        raise DatabaseUnusable(f"cannot open the database ({setting}): {reason}") from None
+    try:
+        await store.migrate()
+        yield store
+    except (StoreUnavailable, SchemaTooNew) as error:
+        message = f"cannot open the database ({setting}): {database_cause(error)}"
+        raise DatabaseUnusable(message) from None
+    finally:
+        await store.close()
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(main)``; a database that cannot be used is one line on stderr, exit 1."""
+    try:
+        return asyncio.run(main)
+    except DatabaseUnusable as error:
+        print(f"relay: {error}", file=sys.stderr)
+        return 1
+
+
+def _database_or_exit(settings: Settings) -> None:
+    """Before serving: open and migrate the database, or say why not and exit 1. Failing
+    fast gives one readable line (and a pod that restarts until the database is there)
+    instead of uvicorn's lifespan traceback; the lifespan opens the store again."""
+
+    async def check() -> int:
+        async with _opened_store(settings):
+            return 0
+
+    if _run(check()):
+        raise SystemExit(1)
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api.app import begin_draining, create_app
+    from app.api.connections import ListenError, RelayHttpProtocol, bind_listener
     from app.api.server import GracefulServer
     from app.logs import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings, load_carriers(settings))
+    host, port = args.host or settings.host, args.port or settings.port
+    try:
+        # Bound (not yet listening) before anything opens: a taken port is one line, and
+        # creates no database.
+        listener = bind_listener(host, port)
+    except ListenError as error:
+        hint = "set RELAY_HOST / RELAY_PORT or --host / --port"
+        print(f"relay serve: {error} ({hint})", file=sys.stderr)
+        return 1
+    _database_or_exit(settings)  # one line, exit 1, when it cannot be opened
     config = uvicorn.Config(
         app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host,
+        port=port,
+        http=RelayHttpProtocol.configured(
+            settings.read_timeout.total_seconds(), settings.max_connections
+        ),
+        ws="none",
         log_config=None,
         access_log=False,  # RequestLogMiddleware writes the access line, with the request id
         proxy_headers=False,
@@ -73,31 +160,30 @@ def _serve(args: argparse.Namespace) -> int:
     server = GracefulServer(
         config, settings.shutdown_grace.total_seconds(), on_drain=lambda: begin_draining(app)
     )
-    server.run()
+    server.run(sockets=[listener])
     return 0
 
 
-async def _run_worker(settings: Settings) -> None:
+async def _run_worker(settings: Settings) -> int:
     from app.api.app import vtex_http_client
     from app.deliver.vtex_client import VtexClient
     from app.deliver.worker import Worker
-    from app.store.store import Store
 
-    store = Store.open(settings.database_url, settings.vtex_coalesce_window)
-    try:
-        await store.migrate()
-        async with vtex_http_client(settings) as http:
-            worker = Worker(store, VtexClient(http), settings)
-            task = asyncio.create_task(worker.run())
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-            await worker.stop(grace=settings.vtex_timeout.total_seconds())
-            await task
-    finally:
-        await store.close()
+    coalesce = settings.vtex_coalesce_window
+    async with (
+        _opened_store(settings, coalesce=coalesce) as store,
+        vtex_http_client(settings) as http,
+    ):
+        worker = Worker(store, VtexClient(http), settings)
+        task = asyncio.create_task(worker.run())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await worker.stop(grace=settings.vtex_timeout.total_seconds())
+        await task
+    return 0
 
 
 def _worker(_args: argparse.Namespace) -> int:
@@ -105,31 +191,18 @@ def _worker(_args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(_run_worker(settings))
-    return 0
-
-
-@contextlib.asynccontextmanager
-async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
-    from app.store.store import Store
-
-    store = Store.open(settings.database_url)
-    try:
-        await store.migrate()
-        yield store
-    finally:
-        await store.close()
+    return _run(_run_worker(settings))
 
 
 def _migrate(_args: argparse.Namespace) -> int:
     settings = load_settings()
 
-    async def run() -> str:
+    async def run() -> int:
         async with _opened_store(settings) as store:
-            return f"schema version {SCHEMA_VERSION} at {store.describe()}"
+            print(f"relay: schema version {SCHEMA_VERSION} at {store.describe()}")
+            return 0
 
-    print(f"relay: {asyncio.run(run())}")
-    return 0
+    return _run(run())
 
 
 def _deliveries(args: argparse.Namespace) -> int:
@@ -140,13 +213,15 @@ def _deliveries(args: argparse.Namespace) -> int:
     settings = load_settings()
 
     async def run() -> int:
-        async with _opened_store(settings) as store:
+        async with _opened_store(settings, existing=True) as store:
             if args.retry is None:
                 views = await store.list_deliveries(args.state, args.limit)
                 print(json.dumps([delivery_json(v) for v in views], indent=2, ensure_ascii=False))
                 return 0
             try:
-                target = await store.retry_delivery(args.retry, datetime.now(UTC))
+                in_range = 1 <= args.retry <= MAX_ID
+                now = datetime.now(UTC)
+                target = await store.retry_delivery(args.retry, now) if in_range else None
             except NotRetriable as error:
                 print(f"relay deliveries: {error}", file=sys.stderr)
                 return 1
@@ -156,23 +231,29 @@ def _deliveries(args: argparse.Namespace) -> int:
             print(f"relay: delivery {target} is due now (the worker picks it up within a second)")
             return 0
 
-    return asyncio.run(run())
+    return _run(run())
 
 
 def _quarantine(args: argparse.Namespace) -> int:
-    """``relay quarantine list`` or ``relay quarantine replay``."""
+    """``relay quarantine list``, ``replay`` or ``discard (ID | --carrier NAME)``."""
     from app.api.views import quarantined_json
     from app.ingest.intake import Intake
 
+    if args.action == "discard" and (args.id is None) == (args.carrier is None):
+        args.parser.error("discard takes a webhook ID or --carrier NAME (one of them)")
+    if args.action != "discard" and args.id is not None:
+        args.parser.error(f"{args.action} takes no webhook ID (only discard does)")
     settings = load_settings()
     carriers = load_carriers(settings)
 
     async def run() -> int:
-        async with _opened_store(settings) as store:
+        async with _opened_store(settings, existing=True) as store:
             if args.action == "list":
                 held = await store.quarantined(args.carrier)
                 print(json.dumps([quarantined_json(w) for w in held], indent=2))
                 return 0
+            if args.action == "discard":
+                return await _discard(store, args)
             report = await Intake(store, settings, carriers).replay_quarantine(args.carrier)
             print(
                 f"relay: {report.replayed} replayed ({report.new_events} new events), "
@@ -180,15 +261,30 @@ def _quarantine(args: argparse.Namespace) -> int:
             )
             return 0
 
-    return asyncio.run(run())
+    return _run(run())
+
+
+async def _discard(store: Store, args: argparse.Namespace) -> int:
+    """``relay quarantine discard ID`` or ``--carrier NAME``: delete for good."""
+    if args.carrier is not None:
+        discarded = await store.discard_quarantine(args.carrier)
+        print(f"relay: {len(discarded)} quarantined webhooks of {args.carrier!r} discarded")
+        return 0
+    webhook = await store.discard_quarantined(args.id)
+    if webhook is None:
+        print(f"relay quarantine: no quarantined webhook {args.id}", file=sys.stderr)
+        return 1
+    print(f"relay: quarantined webhook {webhook.id} ({webhook.carrier}) discarded")
+    return 0
 
 
 def check_report(carrier: Carrier, body: bytes, settings: Settings) -> dict[str, Any]:
     """What ``relay check`` prints: the events and the VTEX body, nothing stored."""
     from app.deliver.vtex_body import build_tracking_body
     from app.ingest.intake import read_updates
+    from app.ingest.json_reader import read_json
 
-    updates = read_updates(carrier, json.loads(body), settings)
+    updates = read_updates(carrier, read_json(body), settings)
     return {
         "carrier": carrier.name,
         "shipments": [
@@ -220,6 +316,7 @@ def check_report(carrier: Carrier, body: bytes, settings: Settings) -> dict[str,
 
 
 def _check(args: argparse.Namespace) -> int:
+    from app.errors import InvalidJson
     from app.normalize.model import PayloadRejected
 
     settings = load_settings()
@@ -231,8 +328,8 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     try:
         report = check_report(carrier, Path(args.payload).read_bytes(), settings)
-    except json.JSONDecodeError as error:
-        print(f"relay check: {args.payload} is not valid JSON: {error}", file=sys.stderr)
+    except InvalidJson as error:
+        print(f"relay check: {args.payload} is not valid JSON: {error.detail}", file=sys.stderr)
         return 1
     except (OSError, ValueError, PayloadRejected) as error:
         detail = error.detail if isinstance(error, PayloadRejected) else str(error)
@@ -282,7 +379,10 @@ def _reconcile(_args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
 
     async def run() -> int:
-        async with _opened_store(settings) as store, vtex_http_client(settings) as http:
+        async with (
+            _opened_store(settings, existing=True) as store,
+            vtex_http_client(settings) as http,
+        ):
             worker = Worker(store, VtexClient(http), settings)
             report = await worker.reconciler.reconcile()
             if report.resent:
@@ -293,7 +393,7 @@ def _reconcile(_args: argparse.Namespace) -> int:
         )
         return 0
 
-    return asyncio.run(run())
+    return _run(run())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,9 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--retry", type=int, metavar="ID", help="put delivery ID back in line")
     deliveries.set_defaults(run=_deliveries)
     quarantine = commands.add_parser("quarantine", help="webhooks their adapter could not read")
-    quarantine.add_argument("action", choices=["list", "replay"])
+    quarantine.add_argument("action", choices=["list", "replay", "discard"])
+    quarantine.add_argument("id", nargs="?", metavar="ID", help="the webhook to discard")
     quarantine.add_argument("--carrier", help="only this carrier's webhooks")
-    quarantine.set_defaults(run=_quarantine)
+    quarantine.set_defaults(run=_quarantine, parser=quarantine)
     vtex = commands.add_parser("vtex", help="VTEX configuration")
     vtex_commands = vtex.add_subparsers(dest="vtex_command", required=True)
     subscribe = vtex_commands.add_parser(

@@ -28,6 +28,7 @@ _BY_TYPE = {
     "none_required": "must be null",
     "extra_forbidden": "is not a known field",
     "json_invalid": "is not valid JSON",
+    "string_pattern_mismatch": "contains characters that are not allowed here",
     "url_parsing": "must be a URL",
     "datetime_parsing": "must be a date and time",
     "datetime_from_date_parsing": "must be a date and time",

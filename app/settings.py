@@ -11,12 +11,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     SecretStr,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from app.ingest.signatures import load_rsa_public_keys
 
@@ -53,6 +56,32 @@ def header_safe(value: Any) -> Any:
     return value
 
 
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+SUPPORTED_DATABASES = (
+    "sqlite:///relative/path.db, sqlite:////absolute/path.db or "
+    "postgresql://user:password@host:5432/database"
+)
+
+
+def database_url_problem(url: str) -> str | None:
+    """Why the relay cannot use ``url`` (never echoing a password), or None."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "not a database URL"
+    if parsed.drivername not in DATABASE_SCHEMES:
+        return f"unsupported database {parsed.drivername!r}"
+    if parsed.drivername != "sqlite":
+        return None
+    if parsed.host or parsed.username or parsed.port:
+        # sqlite://relay.db reads "relay.db" as a host and opens no file at all.
+        return "a SQLite URL names its file after three slashes, not after two"
+    if not parsed.database or parsed.database == ":memory:":
+        # The store's writer and readers use separate connections: each would see its own.
+        return "an in-memory SQLite database is not supported (name a file)"
+    return None
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 HeaderSecret = Annotated[SecretStr, BeforeValidator(header_safe)]
 OptionalDuration = Annotated[timedelta | None, BeforeValidator(parse_optional_duration)]
@@ -67,8 +96,11 @@ class CarrierSettings(BaseModel):
     ``order_id_from`` / ``invoice_number_from`` name order references the carrier's payload
     carries (its adapter documents them); ``reference_pattern`` splits the
     ``order_id_from`` reference with named groups ``order_id`` / ``invoice_number``.
-    A webhook whose references give both registers its shipment.
+    A webhook whose references give both registers its shipment. An unknown key is an
+    error (a misspelt ``SECRET`` would otherwise leave the carrier silently unconfigured).
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     secret: SecretStr | None = None
     public_key: SecretStr | None = None
@@ -137,6 +169,8 @@ _UNCONFIGURED_CARRIER = CarrierSettings()
 class AccountSettings(BaseModel):
     """``RELAY_VTEX_ACCOUNTS__<ACCOUNT>__*``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     app_key: HeaderSecret
     app_token: HeaderSecret
 
@@ -180,6 +214,8 @@ class Settings(BaseSettings):
     worker: bool = True
     worker_poll_interval: Duration = timedelta(seconds=1)
     shutdown_grace: Duration = timedelta(seconds=5)
+    read_timeout: Duration = timedelta(seconds=30)
+    max_connections: int = Field(default=1000, ge=1)
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
 
@@ -188,6 +224,14 @@ class Settings(BaseSettings):
     def _blank_secret_is_unset(cls, value: Any) -> Any:
         # An empty token would match an empty "Bearer " header.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        problem = database_url_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}; supported: {SUPPORTED_DATABASES}")
+        return value
 
     @field_validator("vtex_timezone", "carrier_default_timezone", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""Operator routes: deliveries and their attempts, retries, quarantine replay."""
+"""Operator routes: deliveries and their attempts, retries, quarantine replay and discard."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from app.store.store import NotRetriable
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 
 DeliveryState = Literal["pending", "retrying", "delivered", "dead"]
+MAX_ID = 2**63 - 1  # a BIGINT; past it SQLite's driver overflows and PostgreSQL refuses
+WEBHOOK_ID_LENGTH = 40  # the webhooks.id column
+# What reaches a query is printable ASCII (PostgreSQL's text refuses a NUL; ids and carrier
+# names are ASCII); anything else is 422 before the database sees it.
+CarrierName = Annotated[str | None, Query(max_length=64, pattern=r"^[!-~]+$")]
 
 
 @router.get("/deliveries")
@@ -33,7 +38,7 @@ async def list_deliveries(
     responses={404: {"description": "no such delivery"}, 409: {"description": "delivered"}},
 )
 async def retry_delivery(
-    delivery_id: Annotated[int, Path(ge=1)], store: StoreDep, parts: PartsDep
+    delivery_id: Annotated[int, Path(ge=1, le=MAX_ID)], store: StoreDep, parts: PartsDep
 ) -> dict[str, Any]:
     """Put a dead (or waiting) delivery back in line now, with a fresh age."""
     try:
@@ -49,14 +54,30 @@ async def retry_delivery(
 
 @router.get("/quarantine")
 async def list_quarantine(
-    store: StoreDep, carrier: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    store: StoreDep, carrier: CarrierName = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     """Signed webhooks their adapter could not read, oldest first, with the reason."""
     return {"webhooks": [quarantined_json(w) for w in await store.quarantined(carrier, limit)]}
 
 
+@router.delete(
+    "/quarantine/{webhook_id}", responses={404: {"description": "no such quarantined webhook"}}
+)
+async def discard_quarantined(
+    webhook_id: Annotated[
+        str, Path(min_length=1, max_length=WEBHOOK_ID_LENGTH, pattern=r"^[!-~]+$")
+    ],
+    store: StoreDep,
+) -> dict[str, Any]:
+    """Delete one quarantined webhook for good; answers what was discarded."""
+    discarded = await store.discard_quarantined(webhook_id)
+    if discarded is None:
+        raise NotFound(f"no quarantined webhook {webhook_id}")
+    return {"discarded": quarantined_json(discarded)}
+
+
 @router.post("/quarantine/replay")
-async def replay_quarantine(intake: IntakeDep, carrier: str | None = None) -> dict[str, int]:
+async def replay_quarantine(intake: IntakeDep, carrier: CarrierName = None) -> dict[str, int]:
     """Re-run quarantined webhooks through today's adapters."""
     report = await intake.replay_quarantine(carrier)
     return {

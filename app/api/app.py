@@ -14,6 +14,7 @@ from app.api import admin, health, metrics_route, shipments, vtex_hook, webhooks
 from app.api.deps import Parts
 from app.api.errors import install_error_handlers
 from app.api.request_log import RequestLogMiddleware
+from app.configured import log_configuration
 from app.deliver.vtex_client import VtexClient
 from app.deliver.worker import Worker
 from app.ingest.carriers import Carrier, configured_carriers
@@ -46,6 +47,7 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log_configuration(settings, accepted, worker=settings.worker)
         store = Store.open(settings.database_url, settings.vtex_coalesce_window)
         await store.migrate()
         async with vtex_http_client(settings) as http:
@@ -63,7 +65,7 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
             if worker is not None:
                 parts.worker_task = asyncio.create_task(worker.run(), name="delivery-worker")
             app.state.parts = parts
-            log.info("relay.ready", database=store.describe(), worker=settings.worker)
+            log.info("relay.started", database=store.describe(), worker=settings.worker)
             try:
                 yield
             finally:

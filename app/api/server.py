@@ -1,19 +1,28 @@
 """uvicorn with the relay's shutdown: on SIGTERM, /readyz turns 503 at once while requests
 are still served for ``RELAY_SHUTDOWN_GRACE`` (so Kubernetes takes the pod out of its
 Service), then the listener closes, in-flight deliveries finish (bounded) and the process
-exits 0. A second SIGTERM or SIGINT skips the grace period."""
+exits 0. A second SIGTERM or SIGINT skips the grace period. ``relay.ready`` is logged once
+the listener accepts connections, not before."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import structlog
 import uvicorn
 
 log = structlog.get_logger("relay")
+
+
+def _address(name: Any) -> str:
+    """``127.0.0.1:8080`` or ``[::1]:8080`` from a socket's name."""
+    host, port = name[0], name[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class GracefulServer(uvicorn.Server):
@@ -22,6 +31,16 @@ class GracefulServer(uvicorn.Server):
         self._grace = grace
         self._on_drain = on_drain
         self._draining: threading.Thread | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            # Only now does the port accept connections: whoever waits for this line (an
+            # operator, a test) can send requests at once.
+            addresses = [
+                _address(sock.getsockname()) for server in self.servers for sock in server.sockets
+            ]
+            log.info("relay.ready", listening=", ".join(addresses))
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not recorded in uvicorn's captured signals: it would re-raise SIGTERM on the way

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,14 +66,42 @@ BUILT_IN: Mapping[str, Carrier] = {
 }
 
 
+class UnknownCarrierSettings(ValueError):
+    """``RELAY_CARRIERS__<NAME>__*`` names no carrier the relay has (a typo would otherwise
+    leave the real carrier unconfigured); ``problems`` holds (variable, reason) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("\n".join(f"{variable}: {reason}" for variable, reason in problems))
+        self.problems = problems
+
+
+def unknown_carrier_settings(settings: Settings, known: Collection[str]) -> list[tuple[str, str]]:
+    """(variable, reason) for each ``RELAY_CARRIERS__<NAME>__<KEY>`` of a name not in ``known``."""
+    names = ", ".join(sorted(known))
+    problems = []
+    for name, configured in settings.carriers.items():
+        if name in known:
+            continue
+        keys = [key for key in type(configured).model_fields if key in configured.model_fields_set]
+        for key in keys or ["*"]:
+            variable = f"RELAY_CARRIERS__{name.upper()}__{key.upper()}"
+            problems.append((variable, f"no carrier named {name!r}; known carriers: {names}"))
+    return problems
+
+
 def configured_carriers(settings: Settings) -> dict[str, Carrier]:
     """The built-in carriers plus those declared in ``RELAY_CARRIERS_FILE``.
 
     Raises :class:`~app.ingest.declared.DeclaredCarrierError` naming the file, the
-    carrier and the field when the file is not valid, so start-up stops.
+    carrier and the field when the file is not valid, and :class:`UnknownCarrierSettings`
+    when ``RELAY_CARRIERS__<NAME>__*`` names no carrier, so start-up stops.
     """
-    if settings.carriers_file is None:
-        return dict(BUILT_IN)
-    from app.ingest.declared import load_declared_carriers
+    carriers = dict(BUILT_IN)
+    if settings.carriers_file is not None:
+        from app.ingest.declared import load_declared_carriers
 
-    return {**BUILT_IN, **load_declared_carriers(settings.carriers_file, frozenset(BUILT_IN))}
+        carriers.update(load_declared_carriers(settings.carriers_file, frozenset(BUILT_IN)))
+    problems = unknown_carrier_settings(settings, carriers)
+    if problems:
+        raise UnknownCarrierSettings(problems)
+    return carriers

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, true, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -455,6 +455,32 @@ class Store:
             .where(webhooks.c.id == webhook_id)
             .where(webhooks.c.state == "quarantined")
             .values(error=error)
+        )
+
+    @_writes
+    def discard_quarantined(self, conn: Connection, webhook_id: str) -> QuarantinedWebhook | None:
+        """Delete one quarantined webhook and return it; None if no such webhook is
+        quarantined (an accepted or replayed webhook is never deleted)."""
+        row = conn.execute(
+            delete(webhooks)
+            .where(webhooks.c.id == webhook_id)
+            .where(webhooks.c.state == "quarantined")
+            .returning(webhooks)
+        ).one_or_none()
+        if row is None:
+            return None
+        return QuarantinedWebhook(row.id, row.carrier, row.received_at, row.body, row.error)
+
+    @_writes
+    def discard_quarantine(self, conn: Connection, carrier: str) -> list[str]:
+        """Delete every quarantined webhook of ``carrier``; return their ids."""
+        return list(
+            conn.scalars(
+                delete(webhooks)
+                .where(webhooks.c.carrier == carrier)
+                .where(webhooks.c.state == "quarantined")
+                .returning(webhooks.c.id)
+            )
         )
 
     def _see_shipment(
@@ -1306,5 +1332,8 @@ def _notify_work(conn: Connection) -> None:
 
 
 def _first_bytes(text: str | None, limit: int) -> str | None:
-    """At most ``limit`` bytes of ``text`` as UTF-8, never splitting a character."""
-    return text.encode()[:limit].decode(errors="ignore") if text else None
+    """At most ``limit`` bytes of ``text`` as UTF-8, never splitting a character; a NUL
+    (which PostgreSQL's text refuses) is kept as U+FFFD."""
+    if not text:
+        return None
+    return text.encode()[:limit].decode(errors="ignore").replace("\x00", "\ufffd")

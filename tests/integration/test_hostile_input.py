@@ -234,3 +234,20 @@ def test_a_long_unknown_carrier_name_is_404_with_a_short_detail(client: httpx.Cl
     answer = assert_json_error(client.post(f"/webhooks/{'x' * 5000}", content=b"{}"), 404)
 
     assert len(answer["detail"]) < 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/admin/quarantine?carrier=%00"),
+        ("POST", "/admin/quarantine/replay?carrier=gen%00eric"),
+        ("DELETE", "/admin/quarantine/wh_%00"),
+        ("POST", "/admin/deliveries/99999999999999999999999/retry"),
+    ],
+)
+def test_admin_values_that_cannot_reach_a_query_are_422(
+    client: httpx.Client, method: str, path: str
+) -> None:
+    answer = assert_json_error(client.request(method, path, headers=ADMIN), 422)
+
+    assert answer["error"] == "invalid_request"

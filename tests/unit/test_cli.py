@@ -211,7 +211,11 @@ def test_check_of_a_missing_file_exits_1(
     ("content", "expected"),
     [
         pytest.param(b"{not json", "Expecting property name", id="not-json"),
-        pytest.param(b'{"trackingNumber": "\xc3\x28"}', "can't decode", id="not-utf8"),
+        pytest.param(
+            b'{"trackingNumber": "\xc3\x28", "events": []}',
+            "tracking number contains U+FFFD at position 1",
+            id="not-utf8",
+        ),
         pytest.param(
             json.dumps({"trackingNumber": "QC1", "events": [{"status": "in_transit"}]}).encode(),
             "events.0.time",
