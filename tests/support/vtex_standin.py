@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import copy
 import json
 import threading
 import time
@@ -10,7 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.support.vtex_orders import VtexOms
 
 
 @dataclass
@@ -49,6 +54,8 @@ class VtexStandIn:
     ``responder(recorded) -> Answer`` decides each tracking PUT's answer (default: 200 with a
     receipt), ``orders_responder`` every other call's (Get order, PATCH, hook config);
     ``delay`` holds every answer that many seconds (to observe overlapping PUTs).
+    ``serve_orders(standin, orders)`` makes it keep orders like VTEX instead (what the
+    command line does).
     """
 
     def __init__(self, delay: float = 0.0, port: int = 0) -> None:
@@ -147,21 +154,113 @@ class VtexStandIn:
         raise AssertionError(f"VTEX stand-in: condition not met in {timeout}s; saw {self.requests}")
 
 
-def main() -> None:
-    """``python -m tests.support.vtex_standin [port]``: a fake VTEX for trying the relay."""
-    import sys
+OrderOption = tuple[str, str, str]
+"""``(orderId, invoiceNumber, trackingNumber)`` of an order the command-line stand-in serves."""
 
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 9000
-    with VtexStandIn(port=port) as standin:
-        print(f"VTEX stand-in on {standin.url}: every request is answered 200 with a receipt")
+
+def order_option(text: str) -> OrderOption:
+    """Reads ``--order ORDER_ID:INVOICE_NUMBER[:TRACKING_NUMBER]``."""
+    parts = [part.strip() for part in text.split(":")]
+    if len(parts) not in (2, 3) or not all(parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected ORDER_ID:INVOICE_NUMBER or ORDER_ID:INVOICE_NUMBER:TRACKING_NUMBER"
+        )
+    order_id, invoice_number, *tracking = parts
+    return order_id, invoice_number, tracking[0] if tracking else ""
+
+
+def serve_orders(
+    standin: VtexStandIn, orders: list[OrderOption], account: str = "mystore"
+) -> VtexOms:
+    """Make ``standin`` keep these orders like VTEX's OMS (tests/support/vtex_orders.py).
+
+    Get order answers each one (one package per invoice, shaped like VTEX's); the
+    partial-invoice PATCH sets a package's tracking number; a tracking PUT becomes the
+    package's ``courierStatus`` (so ``relay reconcile`` finds what was sent); an order it
+    was not given answers 404, like VTEX. Any app key and token are accepted, but both
+    headers are required (401 without them). Returns the ``VtexOms`` holding the orders.
+    """
+    from tests.support.vtex_orders import VtexOms, order, package  # it imports this module
+
+    oms = VtexOms(credentials={})
+    by_order: dict[str, list[dict[str, Any]]] = {}
+    for order_id, invoice_number, tracking_number in orders:
+        by_order.setdefault(order_id, []).append(package(invoice_number, tracking_number))
+    for order_id, packages in by_order.items():
+        oms.add(order(order_id, account, *packages))
+
+    one_at_a_time = threading.Lock()
+
+    def respond(recorded: Recorded) -> Answer:
+        key = recorded.headers.get("x-vtex-api-appkey", "")
+        token = recorded.headers.get("x-vtex-api-apptoken", "")
+        if not key or not token:
+            return Answer(401, {"error": {"code": "1", "message": "Unauthorized"}})
+        with one_at_a_time:
+            oms.credentials[key] = token  # whatever pair the caller has is this account's
+            answer = oms.respond(recorded)
+            # Get order answers the live order: keep it as it was when answered (what is
+            # sent, and printed later), not as a later PATCH or PUT changes it.
+            return Answer(answer.status, copy.deepcopy(answer.body), dict(answer.headers))
+
+    standin.responder = standin.orders_responder = respond
+    return oms
+
+
+def _describe(order_id: str, invoice_number: str, tracking_number: str) -> str:
+    tracking = f"tracking number {tracking_number}" if tracking_number else "no tracking number yet"
+    return f"order {order_id}, invoice {invoice_number} ({tracking})"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tests.support.vtex_standin [port] [--order ORDER_ID:INVOICE[:TRACKING]]...``:
+    a fake VTEX for trying the relay; prints every call it gets and its answer."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.support.vtex_standin",
+        description="A stand-in for VTEX's OMS on 127.0.0.1, for trying the relay without a "
+        "store: it keeps the orders given with --order (Get order, the partial-invoice "
+        "PATCH, tracking PUTs kept as each package's courierStatus) and answers 404 for any "
+        "other order, like VTEX. Any app key and token are accepted.",
+    )
+    parser.add_argument(
+        "port", nargs="?", type=int, default=9000, help="port to listen on (9000; 0: any free)"
+    )
+    parser.add_argument(
+        "--order",
+        action="append",
+        type=order_option,
+        default=[],
+        metavar="ORDER_ID:INVOICE_NUMBER[:TRACKING_NUMBER]",
+        help="an order with an invoice (a package); without TRACKING_NUMBER the package has "
+        "none yet, and the relay sets it with the partial-invoice PATCH before its first PUT. "
+        "Repeat for more invoices or orders.",
+    )
+    parser.add_argument(
+        "--account", default="mystore", help="the orders' account (hostname), 'mystore'"
+    )
+    args = parser.parse_args(argv)
+    with VtexStandIn(port=args.port) as standin:
+        serve_orders(standin, args.order, args.account)
+        print(f"VTEX stand-in on {standin.url}", flush=True)
+        for option in args.order:
+            print(f"  serves {_describe(*option)}", flush=True)
+        print("  any other order: 404 Order not found, like VTEX", flush=True)
         shown = 0
         try:
             while True:
                 time.sleep(0.2)
-                for recorded, answer in standin.answers[shown:]:
+                with standin._lock:
+                    new = standin.answers[shown:]
+                for recorded, answer in new:
                     print(f"{recorded.method} {recorded.path}\n  body: {json.dumps(recorded.body)}")
                     print(f"  -> {answer.status} {json.dumps(answer.body)}", flush=True)
-                shown = len(standin.answers)
+                    if answer.status == 404 and recorded.path.startswith("/api/oms/pvt/orders/"):
+                        print(
+                            "  (not among the stand-in's orders and invoices: start it "
+                            "with --order ORDER_ID:INVOICE_NUMBER to serve one)",
+                            flush=True,
+                        )
+                shown += len(new)
         except KeyboardInterrupt:
             pass
 
