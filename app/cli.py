@@ -166,9 +166,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _run_worker(settings: Settings) -> int:
     from app.api.app import vtex_http_client
+    from app.configured import log_configuration
     from app.deliver.vtex_client import VtexClient
     from app.deliver.worker import Worker
 
+    log_configuration(settings, None, worker=True)
     coalesce = settings.vtex_coalesce_window
     async with (
         _opened_store(settings, coalesce=coalesce) as store,
@@ -282,7 +284,7 @@ def check_report(carrier: Carrier, body: bytes, settings: Settings) -> dict[str,
     """What ``relay check`` prints: the events and the VTEX body, nothing stored."""
     from app.deliver.vtex_body import build_tracking_body
     from app.ingest.intake import read_updates
-    from app.ingest.json_reader import read_json
+    from app.json_reader import read_json
 
     updates = read_updates(carrier, read_json(body), settings)
     return {
@@ -388,7 +390,7 @@ def _reconcile(_args: argparse.Namespace) -> int:
             if report.resent:
                 await worker.drain()  # send what was queued (and anything else due now)
         print(
-            f"relay reconcile: {report.checked} invoices compared with VTEX, {report.resent} "
+            f"relay reconcile: {report.checked} invoice(s) compared with VTEX, {report.resent} "
             f"re-sent, {report.unreadable} could not be read"
         )
         return 0

@@ -28,17 +28,19 @@ class Configuration:
 
 
 def describe_configuration(
-    settings: Settings, carriers: Mapping[str, Carrier], worker: bool
+    settings: Settings, carriers: Mapping[str, Carrier] | None, worker: bool
 ) -> Configuration:
     """The ``relay.configured`` fields and the warnings; ``worker`` says whether this
-    process delivers to VTEX (VTEX settings only matter where it does)."""
+    process delivers to VTEX (VTEX settings only matter where it does), ``carriers`` None
+    that it takes no webhooks (``relay worker``)."""
     warnings: list[dict[str, str]] = []
 
     def warn(setting: str, problem: str) -> None:
         warnings.append({"setting": setting, "problem": problem})
 
-    with_credentials, unsigned = [], []
-    for name, carrier in sorted(carriers.items()):
+    with_credentials: list[str] = []
+    unsigned: list[str] = []
+    for name, carrier in sorted((carriers or {}).items()):
         configured = settings.carrier(name)
         credential = (
             configured.public_key if carrier.credential == "public_key" else configured.secret
@@ -51,13 +53,13 @@ def describe_configuration(
                 f"RELAY_CARRIERS__{name.upper()}__ALLOW_UNSIGNED",
                 f"{name} accepts unsigned webhooks: anyone who knows the URL can post tracking",
             )
-    if not with_credentials and not unsigned:
+    if carriers is not None and not with_credentials and not unsigned:
         warn(
             "RELAY_CARRIERS__<NAME>__SECRET",
             "no carrier has credentials: every webhook will be refused with 401",
         )
     ups = settings.carrier("ups")
-    if (ups.secret is None) != (ups.client_id is None):
+    if carriers is not None and (ups.secret is None) != (ups.client_id is None):
         warn(
             "RELAY_CARRIERS__UPS__CLIENT_ID",
             "UPS needs both CLIENT_ID and SECRET to fetch tokens; its webhooks will be refused",
@@ -79,7 +81,7 @@ def describe_configuration(
             "no VTEX credentials (set RELAY_VTEX_APP_KEY and RELAY_VTEX_APP_TOKEN): "
             "deliveries will wait, retried every 15 minutes",
         )
-    if settings.admin_token is None:
+    if carriers is not None and settings.admin_token is None:
         warn(
             "RELAY_ADMIN_TOKEN",
             "not set: shipments cannot be registered over HTTP and admin routes answer 401",
@@ -89,8 +91,8 @@ def describe_configuration(
         fields={
             "database": make_url(settings.database_url).get_backend_name(),
             "worker": worker,
-            "carriers": with_credentials,
-            "carriers_unsigned": unsigned,
+            "carriers": with_credentials if carriers is not None else None,
+            "carriers_unsigned": unsigned if carriers is not None else None,
             "vtex_accounts": accounts,
             "orders_hook": settings.vtex_hook_secret is not None,
             "reconcile_interval_s": (
@@ -115,7 +117,9 @@ def _vtex_accounts(settings: Settings) -> list[dict[str, Any]]:
     return [default, *named]
 
 
-def log_configuration(settings: Settings, carriers: Mapping[str, Carrier], worker: bool) -> None:
+def log_configuration(
+    settings: Settings, carriers: Mapping[str, Carrier] | None, worker: bool
+) -> None:
     """``relay.configured``, then ``relay.configuration_warning`` for each problem."""
     configuration = describe_configuration(settings, carriers, worker)
     log.info("relay.configured", **configuration.fields)

@@ -56,6 +56,12 @@ class Unprocessable(RelayError):
     code = "unprocessable"
 
 
+class InvalidRequest(Unprocessable):
+    """A field, path or query value that is not valid: ``detail`` is ``field: problem``."""
+
+    code = "invalid_request"
+
+
 class Unavailable(RelayError):
     status_code = 503
     code = "unavailable"

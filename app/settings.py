@@ -219,6 +219,13 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
 
+    @field_validator("read_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s, e.g. 30s")
+        return value
+
     @field_validator("admin_token", "vtex_hook_secret", mode="before")
     @classmethod
     def _blank_secret_is_unset(cls, value: Any) -> Any:

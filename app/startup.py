@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 
+from app.problems import problem_message
 from app.settings import AccountSettings, CarrierSettings, Settings
 
 NESTED_SETTINGS: dict[str, type[BaseModel]] = {
@@ -36,7 +37,7 @@ def setting_problem(item: ErrorDetails) -> tuple[str, str]:
     if item["type"] in ("model_type", "dict_type"):
         shape = f"__<KEY>; known keys: {keys}" if nested else "__<NAME>__<KEY>"
         return variable, f"not a value of its own; set {variable}{shape}"
-    return variable, item["msg"].removeprefix("Value error, ")
+    return variable, problem_message(item)
 
 
 def unparsable_setting(error: SettingsError) -> tuple[str, str]:

@@ -9,17 +9,11 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
-from app.errors import BadRequest, InvalidJson, PayloadTooLarge, Unprocessable
-from app.ingest.json_reader import read_json
+from app.errors import BadRequest, InvalidJson, InvalidRequest, PayloadTooLarge
+from app.json_reader import read_json
 from app.problems import describe_problems
 
 Model = TypeVar("Model", bound=BaseModel)
-
-
-class InvalidRequest(Unprocessable):
-    """A JSON body whose fields are not what the route takes."""
-
-    code = "invalid_request"
 
 
 async def read_body(request: Request, limit: int) -> bytes:

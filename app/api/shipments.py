@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.api.bodies import InvalidRequest, body_schema, read_json_body, validated
+from app.api.bodies import body_schema, read_json_body, validated
 from app.api.deps import AdminDep, PartsDep, StoreDep
 from app.api.views import shipment_json
-from app.errors import NotFound
+from app.errors import InvalidRequest, NotFound
 from app.normalize.model import identifier_problem, invoice_number_problem
 
 router = APIRouter(tags=["shipments"], dependencies=[AdminDep])
@@ -21,6 +21,8 @@ MAX_REGISTRATION_BYTES = 16 * 1024
 
 
 class ShipmentRegistration(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
     orderId: str = Field(min_length=1, max_length=128)
     invoiceNumber: str = Field(min_length=1, max_length=128)
     carrier: str | None = Field(default=None, max_length=64)
@@ -29,9 +31,9 @@ class ShipmentRegistration(BaseModel):
     @field_validator("orderId", "carrier", "account")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
-        problem = value is not None and identifier_problem("the value", value)
+        problem = value is not None and identifier_problem("", value)
         if problem:
-            raise ValueError(problem.removeprefix("the value "))
+            raise ValueError(problem.removeprefix(": "))
         return value
 
     @field_validator("invoiceNumber")
@@ -39,7 +41,7 @@ class ShipmentRegistration(BaseModel):
     def _addressable(cls, value: str) -> str:
         problem = invoice_number_problem(value)
         if problem:
-            raise ValueError(problem.removeprefix("invoiceNumber "))
+            raise ValueError(problem.removeprefix("invoiceNumber: "))
         return value
 
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
-from app.api.bodies import InvalidRequest, read_body, read_json_body
+from app.api.bodies import read_body, read_json_body
 from app.api.deps import Parts
 from app.deliver.orders import HOOK_HEADER
-from app.errors import BadRequest, InvalidJson, PayloadTooLarge, Unauthorized
-from app.ingest.json_reader import read_json
-from app.normalize.model import identifier_problem
+from app.deliver.vtex_order import read_notification
+from app.errors import InvalidJson, PayloadTooLarge, Unauthorized
+from app.json_reader import read_json
 
 router = APIRouter(tags=["vtex"])
 log = structlog.get_logger("relay.orders")
@@ -44,16 +43,12 @@ async def _is_ping(request: Request) -> bool:
     return isinstance(payload, dict) and payload.get("hookConfig") == "ping"
 
 
-def _text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
 @router.post(
     "/vtex/orders-hook",
     responses={
         400: {"description": "not a JSON notification"},
         401: {"description": f"missing or wrong {HOOK_HEADER} (the ping needs none)"},
-        422: {"description": "the notification's OrderId is not an order id"},
+        422: {"description": "the notification's OrderId or Origin.Account is not an id"},
     },
 )
 async def orders_hook(request: Request) -> JSONResponse:
@@ -71,25 +66,15 @@ async def orders_hook(request: Request) -> JSONResponse:
             raise Unauthorized("orders hook notifications are refused: set RELAY_VTEX_HOOK_SECRET")
         raise Unauthorized(f"missing or wrong {HOOK_HEADER} header")
     payload = await read_json_body(request, MAX_NOTIFICATION_BYTES)
-    if not isinstance(payload, dict):
-        raise BadRequest("the notification must be a JSON object")
-    if payload.get("hookConfig") == "ping":
+    if isinstance(payload, dict) and payload.get("hookConfig") == "ping":
         return JSONResponse({"hookConfig": "pong"})
-    order_id = _text(payload.get("OrderId"))
-    if order_id is None:
-        raise BadRequest("the notification has no OrderId")
-    problem = identifier_problem("OrderId", order_id)
-    if problem:
-        raise InvalidRequest(problem)
-    state = payload.get("State")
-    if state != "invoiced":
-        shown = state if isinstance(state, str) and len(state) <= 64 else "(not a known state)"
-        return JSONResponse({"orderId": order_id, "ignored": f"state {shown!r}"})
-    origin = payload.get("Origin")
-    account = _text(origin.get("Account")) if isinstance(origin, dict) else None
-    if account is not None and identifier_problem("Account", account):
-        account = None  # not an account name: the default credentials apply
-    await parts.store.queue_order_notification(order_id, account, datetime.now(UTC))
+    notification = read_notification(payload)
+    if notification.state != "invoiced":
+        shown = notification.state[:64] or "(none)"
+        return JSONResponse({"orderId": notification.order_id, "ignored": f"state {shown!r}"})
+    await parts.store.queue_order_notification(
+        notification.order_id, notification.account, datetime.now(UTC)
+    )
     parts.wake_worker()
-    log.info("order.invoiced", orderId=order_id, account=account)
-    return JSONResponse({"orderId": order_id, "queued": True})
+    log.info("order.invoiced", orderId=notification.order_id, account=notification.account)
+    return JSONResponse({"orderId": notification.order_id, "queued": True})

@@ -12,6 +12,9 @@ from urllib.parse import quote
 
 import httpx
 
+from app.errors import InvalidJson
+from app.json_reader import read_json
+
 RETRY_AFTER_CAP = timedelta(days=1)
 
 
@@ -119,8 +122,8 @@ class VtexClient:
             return _no_answer(started, f"{type(error).__name__}: {error}"[:500])
         duration_ms = (time.perf_counter() - started) * 1000
         try:
-            parsed = response.json()
-        except ValueError:
+            parsed = read_json(response.content)
+        except InvalidJson:
             parsed = None
         return VtexAnswer(
             status_code=response.status_code,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.errors import BadRequest, InvalidRequest
 from app.normalize.model import identifier_problem, invoice_number_problem
 
 
@@ -116,3 +117,41 @@ def what_vtex_lacks(package: Package, body: Mapping[str, Any]) -> str | None:
     if body.get("isDelivered") and not delivered_at_vtex:
         return "VTEX does not have the invoice as delivered"
     return None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An orders-hook notification (SPEC §4): the order, its new state, its account."""
+
+    order_id: str
+    state: str
+    account: str | None
+
+
+def read_notification(payload: Any) -> Notification:
+    """The notification a hook payload carries; raises :class:`BadRequest` when it is not
+    one, :class:`InvalidRequest` when a value is not an id (SPEC §12)."""
+    if not isinstance(payload, dict):
+        raise BadRequest("the notification must be a JSON object")
+    if payload.get("OrderId") is None:
+        raise BadRequest("the notification has no OrderId")
+    order_id = _identifier("OrderId", payload["OrderId"])
+    origin = payload.get("Origin")
+    account = origin.get("Account") if isinstance(origin, dict) else None
+    if isinstance(account, str) and not account.strip():
+        account = None  # no account named: the default credentials apply
+    state = payload.get("State")
+    return Notification(
+        order_id=order_id,
+        state=state if isinstance(state, str) else "",
+        account=None if account is None else _identifier("Account", account),
+    )
+
+
+def _identifier(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name}: must be text")
+    problem = identifier_problem(name, value)
+    if problem:
+        raise InvalidRequest(problem)
+    return value.strip()

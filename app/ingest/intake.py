@@ -20,9 +20,9 @@ from app.errors import (
     UnsupportedMediaType,
 )
 from app.ingest.carriers import Carrier
-from app.ingest.json_reader import read_json
 from app.ingest.references import with_invoice_from_references
 from app.ingest.signatures import SignatureInvalid, issue_ups_token, presented_credential
+from app.json_reader import read_json
 from app.normalize.model import (
     ParseContext,
     PayloadRejected,

@@ -83,21 +83,26 @@ MAX_IDENTIFIER_LENGTH = 128
 
 def identifier_problem(name: str, value: str) -> str | None:
     """Why ``value`` is not an identifier (SPEC §12: printable text of at most 128
-    characters), in the sender's terms, or None. U+FFFD counts as unprintable: it stands
-    for characters the sender's text lost on the way."""
+    characters), as ``name: problem`` in the sender's terms, or None. U+FFFD counts as
+    unprintable: it stands for what the JSON reader could not keep as sent."""
     if not value.strip():
-        return f"{name} is empty"
+        return f"{name}: is empty"
     if len(value) > MAX_IDENTIFIER_LENGTH:
-        return f"{name} {value[:20]!r}... is longer than {MAX_IDENTIFIER_LENGTH} characters"
-    if not value.isprintable() or "\ufffd" in value:
-        position, char = next(
-            (i, c) for i, c in enumerate(value) if not c.isprintable() or c == "\ufffd"
-        )
+        return f"{name}: {value[:20]!r}... is longer than {MAX_IDENTIFIER_LENGTH} characters"
+    if value.isprintable() and _UNREADABLE not in value:
+        return None
+    position, char = next(
+        (i + 1, c) for i, c in enumerate(value) if not c.isprintable() or c == _UNREADABLE
+    )
+    if char == _UNREADABLE:
         return (
-            f"{name} contains U+{ord(char):04X} at position {position + 1}, "
-            "which is not printable text"
+            f"{name}: contains U+FFFD at position {position}, a character that could not be "
+            "read as sent (a NUL, an unpaired surrogate or invalid UTF-8)"
         )
-    return None
+    return f"{name}: contains U+{ord(char):04X} at position {position}, which is not printable"
+
+
+_UNREADABLE = "\ufffd"
 
 
 def checked_identifiers(update: ShipmentUpdate) -> ShipmentUpdate:
@@ -118,7 +123,7 @@ def checked_identifiers(update: ShipmentUpdate) -> ShipmentUpdate:
 def invoice_number_problem(invoice_number: str) -> str | None:
     """Why VTEX's tracking route could not address this invoice number, or None."""
     if "/" in invoice_number:
-        return "invoiceNumber contains '/', which VTEX's tracking route cannot address"
+        return "invoiceNumber: contains '/', which VTEX's tracking route cannot address"
     return identifier_problem("invoiceNumber", invoice_number)
 
 

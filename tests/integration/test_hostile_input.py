@@ -138,7 +138,7 @@ def test_a_lone_surrogate_in_a_tracking_number_is_quarantined_422(client: httpx.
 
     answer = assert_json_error(signed_easypost(client, json.dumps(payload).encode()), 422)
 
-    assert "tracking number contains U+FFFD" in answer["detail"]
+    assert "tracking number: contains U+FFFD" in answer["detail"]
     held = client.get("/admin/quarantine", headers=ADMIN).json()["webhooks"]
     assert [webhook["webhookId"] for webhook in held] == [answer["webhook_id"]]
 
@@ -150,7 +150,7 @@ def test_a_nul_in_a_tracking_number_is_quarantined_not_stored(client: httpx.Clie
     answer = assert_json_error(signed_generic(client, json.dumps(payload).encode()), 422)
 
     # The reader keeps every NUL as U+FFFD (PostgreSQL cannot store one); no id holds either.
-    assert "tracking number contains U+FFFD at position 3" in answer["detail"]
+    assert "tracking number: contains U+FFFD at position 3" in answer["detail"]
 
 
 @pytest.mark.parametrize("path", ["%ff%fe%00", "BR%0A123", "%E2%80%8B", "%20"])
@@ -168,7 +168,7 @@ def test_a_tracking_number_that_is_not_printable_text_is_422(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("orderId", "1172452900788\x00-01"), ("invoiceNumber", "NF\x07"), ("account", "store\n")],
+    [("orderId", "1172452900788\x00-01"), ("invoiceNumber", "NF\x07"), ("account", "st\x01ore")],
 )
 def test_a_registration_field_that_is_not_printable_text_is_422(
     client: httpx.Client, field: str, value: str
@@ -251,3 +251,18 @@ def test_admin_values_that_cannot_reach_a_query_are_422(
     answer = assert_json_error(client.request(method, path, headers=ADMIN), 422)
 
     assert answer["error"] == "invalid_request"
+
+
+def test_a_time_of_thousands_of_digits_is_quarantined_not_a_500(client: httpx.Client) -> None:
+    payload = fixture("intelipost", "in_transit")
+    payload["history"]["event_date"] = "9" * 5000
+    payload["history"].pop("event_date_iso", None)
+
+    answer = assert_json_error(
+        client.post(
+            "/webhooks/intelipost", json=payload, headers={"Authorization": f"Bearer {SECRET}"}
+        ),
+        422,
+    )
+
+    assert "history.event_date" in answer["detail"]

@@ -213,7 +213,7 @@ def test_check_of_a_missing_file_exits_1(
         pytest.param(b"{not json", "Expecting property name", id="not-json"),
         pytest.param(
             b'{"trackingNumber": "\xc3\x28", "events": []}',
-            "tracking number contains U+FFFD at position 1",
+            "tracking number: contains U+FFFD at position 1",
             id="not-utf8",
         ),
         pytest.param(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 import structlog
 
 from app.configured import describe_configuration, log_configuration
@@ -84,15 +83,25 @@ def test_unsigned_carriers_and_half_configured_ups_are_warned_of() -> None:
     assert "CLIENT_ID and SECRET" in warned["RELAY_CARRIERS__UPS__CLIENT_ID"]
 
 
-def test_the_log_lines_hold_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
-    structlog.configure(processors=[structlog.processors.JSONRenderer()])
-    try:
+def test_the_log_lines_hold_no_secret() -> None:
+    with structlog.testing.capture_logs() as lines:
         log_configuration(settings(**{**READY, "admin_token": None}), BUILT_IN, worker=True)
-    finally:
-        structlog.reset_defaults()
 
-    out = capsys.readouterr().out
-    lines = [json.loads(line) for line in out.splitlines()]
     assert [line["event"] for line in lines] == ["relay.configured", "relay.configuration_warning"]
+    logged = json.dumps(lines, default=str)
     for secret in ("vtexappkey-store-ABC", "app-token-value", "generic-secret-value"):
-        assert secret not in out
+        assert secret not in logged
+
+
+def test_a_worker_alone_is_not_warned_about_webhooks_or_admin_routes() -> None:
+    values = {**READY, "carriers": {"ups": {"secret": "half-ups"}}, "admin_token": None}
+
+    alone = describe_configuration(settings(**values), None, worker=True)
+    serving = describe_configuration(settings(**values), BUILT_IN, worker=True)
+
+    assert alone.warnings == []
+    assert alone.fields["carriers"] is None
+    assert {w["setting"] for w in serving.warnings} == {
+        "RELAY_CARRIERS__UPS__CLIENT_ID",
+        "RELAY_ADMIN_TOKEN",
+    }

@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from app.errors import InvalidJson
-from app.ingest.json_reader import MAX_DEPTH, read_json
+from app.json_reader import MAX_DEPTH, read_json
 from app.problems import describe_problems, field_path
 
 

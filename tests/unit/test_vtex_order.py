@@ -12,13 +12,16 @@ import pytest
 from app.deliver.orders import HOOK_HEADER, desired_hook_config, hook_matches
 from app.deliver.vtex_order import (
     NotAnOrder,
+    Notification,
     Package,
     package_of_invoice,
     packages,
+    read_notification,
     registrable_packages,
     tracking_number_patch,
     what_vtex_lacks,
 )
+from app.errors import BadRequest, InvalidRequest
 from app.normalize.model import MAX_IDENTIFIER_LENGTH
 
 HOOK_URL = "https://relay.example.com/vtex/orders-hook"
@@ -473,3 +476,39 @@ def _changed(path: tuple[str, ...], value: Any) -> dict[str, Any]:
 )
 def test_another_configuration_does_not_match(current: Any) -> None:
     assert not hook_matches(current, desired_hook_config(HOOK_URL, SECRET))
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (
+            {"OrderId": " 1172452900788-01 ", "State": "invoiced", "Origin": {"Account": "loja"}},
+            Notification("1172452900788-01", "invoiced", "loja"),
+        ),
+        ({"OrderId": "O-1", "State": "canceled"}, Notification("O-1", "canceled", None)),
+        ({"OrderId": "O-1", "State": 7, "Origin": {"Account": " "}}, Notification("O-1", "", None)),
+    ],
+)
+def test_a_notification_is_read_with_its_account(payload: Any, expected: Notification) -> None:
+    assert read_notification(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "error", "detail"),
+    [
+        ([1], BadRequest, "must be a JSON object"),
+        ({"State": "invoiced"}, BadRequest, "has no OrderId"),
+        ({"OrderId": 123}, InvalidRequest, "OrderId: must be text"),
+        ({"OrderId": "O\x00-1"}, InvalidRequest, "OrderId: contains U+0000"),
+        ({"OrderId": "O" * 129}, InvalidRequest, "OrderId: 'OOOO"),
+        ({"OrderId": "O-1", "Origin": {"Account": "x\ny"}}, InvalidRequest, "Account: contains"),
+        ({"OrderId": "O-1", "Origin": {"Account": ["x"]}}, InvalidRequest, "Account: must be text"),
+    ],
+)
+def test_a_payload_that_is_no_notification_is_refused_saying_why(
+    payload: Any, error: type[Exception], detail: str
+) -> None:
+    with pytest.raises(error) as refused:
+        read_notification(payload)
+
+    assert detail in str(refused.value)

@@ -71,8 +71,9 @@ def _text(value: Any) -> str:
 
 
 def _epoch_ms(value: Any, where: str) -> datetime:
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
+    digits = value.strip() if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= 15:  # past 15: not a time
+        value = int(digits)
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise PayloadRejected(f"{where} is missing or not epoch milliseconds")
     if not EARLIEST.timestamp() * 1000 <= value < LATEST.timestamp() * 1000:
