@@ -170,12 +170,12 @@ async def _run_worker(settings: Settings) -> int:
     from app.deliver.vtex_client import VtexClient
     from app.deliver.worker import Worker
 
-    log_configuration(settings, None, worker=True)
     coalesce = settings.vtex_coalesce_window
     async with (
         _opened_store(settings, coalesce=coalesce) as store,
         vtex_http_client(settings) as http,
     ):
+        log_configuration(settings, None, worker=True)
         worker = Worker(store, VtexClient(http), settings)
         task = asyncio.create_task(worker.run())
         stop = asyncio.Event()

@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from app.api.deps import AdminDep, IntakeDep, PartsDep, StoreDep
+from app.api.deps import ADMIN_REFUSALS, AdminDep, IntakeDep, PartsDep, StoreDep
 from app.api.views import delivery_json, quarantined_json
 from app.errors import Conflict, NotFound
 from app.store.store import NotRetriable
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/admin", tags=["admin"], dependencies=[AdminDep], responses=ADMIN_REFUSALS
+)
 
 DeliveryState = Literal["pending", "retrying", "delivered", "dead"]
 MAX_ID = 2**63 - 1  # a BIGINT; past it SQLite's driver overflows and PostgreSQL refuses

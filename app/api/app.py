@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from app.api import admin, health, metrics_route, shipments, vtex_hook, webhooks
 from app.api.deps import Parts
 from app.api.errors import install_error_handlers
+from app.api.openapi import relay_openapi
 from app.api.request_log import RequestLogMiddleware
 from app.configured import log_configuration
 from app.deliver.vtex_client import VtexClient
@@ -80,6 +81,7 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.openapi = relay_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(RequestLogMiddleware)
     app.include_router(webhooks.router)

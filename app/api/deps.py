@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -72,3 +72,6 @@ async def require_admin(
 
 
 AdminDep = Depends(require_admin)
+ADMIN_REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or wrong admin bearer token (checked before anything else)"}
+}

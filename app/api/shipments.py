@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.bodies import body_schema, read_json_body, validated
-from app.api.deps import AdminDep, PartsDep, StoreDep
+from app.api.deps import ADMIN_REFUSALS, AdminDep, PartsDep, StoreDep
 from app.api.views import shipment_json
 from app.errors import InvalidRequest, NotFound
 from app.normalize.model import identifier_problem, invoice_number_problem
 
-router = APIRouter(tags=["shipments"], dependencies=[AdminDep])
+router = APIRouter(tags=["shipments"], dependencies=[AdminDep], responses=ADMIN_REFUSALS)
 
 TrackingNumber = Annotated[str, Path(alias="trackingNumber", min_length=1, max_length=128)]
 MAX_REGISTRATION_BYTES = 16 * 1024
@@ -64,6 +64,8 @@ async def _shipment_or_404(store: StoreDep, tracking_number: str) -> dict[str, A
     "/shipments/{trackingNumber}",
     responses={
         201: {"description": "registered"},
+        400: {"description": "the body is not JSON (invalid_json)"},
+        413: {"description": "the body is over 16 KiB"},
         422: {"description": "a field is not valid (e.g. an invoice number with '/')"},
     },
     openapi_extra=body_schema(ShipmentRegistration),
@@ -98,7 +100,10 @@ async def register_shipment(
     return await _shipment_or_404(store, number)
 
 
-@router.get("/shipments/{trackingNumber}")
+@router.get(
+    "/shipments/{trackingNumber}",
+    responses={404: {"description": "no shipment or events for this tracking number"}},
+)
 async def get_shipment(tracking_number: TrackingNumber, store: StoreDep) -> dict[str, Any]:
     """The shipment, its events, the last VTEX body sent and its deliveries with receipts."""
     return await _shipment_or_404(store, _tracking_number(tracking_number))

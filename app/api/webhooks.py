@@ -64,6 +64,7 @@ async def ups_token(request: Request) -> JSONResponse:
         413: {"description": "body over RELAY_MAX_BODY_BYTES"},
         415: {"description": "not JSON"},
         422: {"description": "the adapter could not read it; kept in quarantine"},
+        503: {"description": "the database cannot be reached: nothing was stored, retry"},
     },
 )
 async def receive_webhook(

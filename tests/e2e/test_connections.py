@@ -313,8 +313,15 @@ def test_relay_ready_is_logged_only_once_the_port_accepts_connections(tmp_path: 
                 refused_while_starting += 1
             time.sleep(0.02)
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        ready = [json.loads(line) for line in text.splitlines() if "relay.ready" in line]
-        assert ready[0]["listening"] == f"127.0.0.1:{port}"
+        records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        events = [record["event"] for record in records]
+        ready = records[events.index("relay.ready")]
+        assert ready["listening"] == f"127.0.0.1:{port}"
+        # What it is configured with comes first, once, with what is missing as warnings.
+        configured = records[events.index("relay.configured")]
+        assert events.index("relay.configured") < events.index("relay.ready")
+        assert configured["database"] == "sqlite"
+        assert "relay.configuration_warning" in events
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)

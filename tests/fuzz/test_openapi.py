@@ -4,12 +4,9 @@ Every operation with positive and negative data through the examples, coverage a
 phases, the admin token sent as ``Authorization: Bearer``, and the orders hook called once more
 with its ``X-Relay-Hook-Token``. Each answer must be no 5xx (schemathesis's
 ``not_a_server_error``), an error must be the relay's JSON ``{"error", "detail"}``, and the
-relay's log must show no crash for the request.
-
-Not checked: response-schema conformance. The relay's OpenAPI documents FastAPI's default
-422 body (``HTTPValidationError``, whose ``detail`` is a list) while the relay answers
-``{"error", "detail": <sentence>}``, and it documents no error bodies anywhere else, so every
-4xx would fail it; that check makes sense once the OpenAPI declares the relay's error model.
+relay's log must show no crash for the request. Every answer must also match the document:
+a documented status code, content type and body schema (the document declares the relay's
+``ErrorAnswer`` for every error; see app/api/openapi.py).
 
 Webhook routes read their raw body themselves, so the OpenAPI declares no request body for
 them and schemathesis sends none: ``test_hostile_bodies.py`` covers the bodies.
@@ -66,7 +63,13 @@ def config(max_examples: int, base_url: str | None = None) -> SchemathesisConfig
                 "deterministic": True,
                 "database": "none",
             },
-            "checks": {"enabled": False, "not_a_server_error": {"enabled": True}},
+            "checks": {
+                "enabled": False,
+                "not_a_server_error": {"enabled": True},
+                "status_code_conformance": {"enabled": True},
+                "content_type_conformance": {"enabled": True},
+                "response_schema_conformance": {"enabled": True},
+            },
             "phases": {"stateful": {"max-steps": 8}},
         }
     )

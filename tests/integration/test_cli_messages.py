@@ -4,9 +4,7 @@ created. Each runs ``relay`` as a process in an empty directory with no ``RELAY_
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +13,8 @@ from app.ingest.carriers import BUILT_IN
 from app.ingest.declared import load_declared_carriers
 from app.settings import SUPPORTED_DATABASES
 from tests.support.relay_process import free_port
+from tests.support.served_app import run_relay
 
-RELAY = Path(sys.executable).with_name("relay")
 DECLARED_FILE = Path(__file__).parent.parent / "fixtures" / "declared" / "carriers.yaml"
 CARRIER_KEYS = (
     "SECRET, PUBLIC_KEY, CLIENT_ID, ALLOW_UNSIGNED, ORDER_ID_FROM, INVOICE_NUMBER_FROM, "
@@ -33,17 +31,7 @@ READ_ONLY_COMMANDS = [
 ]
 
 
-def relay(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {name: value for name, value in os.environ.items() if not name.startswith("RELAY_")}
-    return subprocess.run(
-        [str(RELAY), *args],
-        cwd=cwd,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+relay = run_relay
 
 
 def assert_one_line(

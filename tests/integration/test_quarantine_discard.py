@@ -4,30 +4,22 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, text
 
-from app.api.app import create_app
 from app.settings import Settings
 from app.store.engine import sync_url
 from app.store.store import Store
 from tests.integration.helpers import T0, event, update
-from tests.support.relay_process import free_port
+from tests.support.served_app import run_relay, served_app
 
 pytestmark = pytest.mark.anyio
 
-RELAY = Path(sys.executable).with_name("relay")
 ADMIN = "admin-token-discard"
 BODY = b'{"unreadable": true}'
 
@@ -118,109 +110,15 @@ async def test_discarding_a_carrier_deletes_only_its_quarantined_webhooks(
 def served(database_url: str) -> Iterator[httpx.Client]:
     """The relay app on loopback (uvicorn in a thread, worker off), admin token set."""
     settings = Settings(_env_file=None, database_url=database_url, worker=False, admin_token=ADMIN)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "the relay stopped while starting"
-        assert time.monotonic() < deadline, "the relay did not start within 10 s"
-        time.sleep(0.01)
     headers = {"Authorization": f"Bearer {ADMIN}"}
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def quarantined_gauge(client: httpx.Client) -> float:
-    found = re.search(r"^relay_quarantined_webhooks (\S+)$", client.get("/metrics").text, re.M)
-    assert found is not None
-    return float(found.group(1))
-
-
-async def test_delete_discards_a_quarantined_webhook_and_the_gauge_goes_down(
-    store: Store, database_url: str
-) -> None:
-    ids = await fill(store)
-
-    with served(database_url) as client:
-        before = quarantined_gauge(client)
-        answer = client.delete(f"/admin/quarantine/{ids['dhl']}")
-        after = quarantined_gauge(client)
-        again = client.delete(f"/admin/quarantine/{ids['dhl']}")
-        accepted = client.delete(f"/admin/quarantine/{ids['accepted']}")
-        listed = client.get("/admin/quarantine").json()["webhooks"]
-
-    assert answer.status_code == 200, answer.text
-    discarded = answer.json()["discarded"]
-    assert (discarded["webhookId"], discarded["carrier"]) == (ids["dhl"], "dhl")
-    assert (discarded["error"], discarded["bytes"]) == ("unreadable", len(BODY))
-    assert (before, after) == (3, 2)
-    assert (again.status_code, again.json()["error"]) == (404, "not_found")
-    assert accepted.status_code == 404
-    assert webhook_states(database_url)[ids["accepted"]] == "accepted"
-    assert {w["webhookId"] for w in listed} == {ids["generic_1"], ids["generic_2"]}
-
-
-def test_delete_needs_the_admin_token(database_url: str) -> None:
-    with served(database_url) as client:
-        answer = client.delete("/admin/quarantine/wh_x", headers={"Authorization": "Bearer no"})
-
-    assert answer.status_code == 401
-
-
-@pytest.mark.parametrize(
-    ("path", "status"),
-    [
-        ("/admin/quarantine/99999999999999999999999", 404),
-        ("/admin/quarantine/" + "9" * 41, 422),
-        ("/admin/quarantine/" + "x" * 5000, 422),
-    ],
-)
-def test_delete_of_an_unknown_or_oversized_id_is_a_json_4xx(
-    database_url: str, path: str, status: int
-) -> None:
-    with served(database_url) as client:
-        answer = client.delete(path)
-
-    assert answer.status_code == status, answer.text
-    assert set(answer.json()) >= {"error", "detail"}
-
-
-@pytest.mark.parametrize(
-    ("delivery_id", "status"),
-    [("99999999999999999999999", 422), (str(2**63), 422), (str(2**63 - 1), 404), ("0", 422)],
-)
-def test_retry_of_an_out_of_range_delivery_id_is_a_json_4xx_never_a_500(
-    database_url: str, delivery_id: str, status: int
-) -> None:
-    with served(database_url) as client:
-        answer = client.post(f"/admin/deliveries/{delivery_id}/retry")
-
-    assert answer.status_code == status, answer.text
-    assert set(answer.json()) >= {"error", "detail"}
+    with served_app(settings) as url, httpx.Client(base_url=url, headers=headers) as client:
+        yield client
 
 
 # -- relay quarantine discard ---------------------------------------------------------
 
 
-def relay(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {name: value for name, value in os.environ.items() if not name.startswith("RELAY_")}
-    return subprocess.run(
-        [str(RELAY), *args],
-        cwd=cwd,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+relay = run_relay
 
 
 async def test_relay_quarantine_discard_id_deletes_only_that_quarantined_webhook(

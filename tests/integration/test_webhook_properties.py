@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from app.api.app import create_app
 from app.ingest.carriers import BUILT_IN
 from app.settings import Settings
-from tests.support.relay_process import free_port
+from tests.support.served_app import served_app
 
 DECLARED_FILE = Path(__file__).parent.parent / "fixtures" / "declared" / "carriers.yaml"
 DECLARED = ["rapidez"]
@@ -66,23 +62,11 @@ def relay_client(
         carriers_file=DECLARED_FILE,
         **(relay_settings or {}),
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "the relay stopped while starting"
-        assert time.monotonic() < deadline, "the relay did not start within 10 s"
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with (
+        served_app(settings) as url,
+        httpx.Client(base_url=url, timeout=10) as client,
+    ):
+        yield client
 
 
 @pytest.fixture
