@@ -85,8 +85,15 @@ class Database:
             _configure_sqlite(self._writer, "BEGIN IMMEDIATE")
             _configure_sqlite(self._reader, "BEGIN")
         else:
-            self._writer = create_engine(parsed, pool_pre_ping=True, pool_size=2)
-            self._reader = create_engine(parsed, pool_pre_ping=True, pool_size=READER_THREADS)
+            # libpq waits forever for a server that never answers (a dropped route, a proxy
+            # with nothing behind it): start-up would hang instead of saying why.
+            timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+            self._writer = create_engine(
+                parsed, pool_pre_ping=True, pool_size=2, connect_args=timeout
+            )
+            self._reader = create_engine(
+                parsed, pool_pre_ping=True, pool_size=READER_THREADS, connect_args=timeout
+            )
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="store-read")
         self._thread = threading.Thread(target=self._write_loop, name="store-write", daemon=True)

@@ -4,6 +4,7 @@ created. Each runs ``relay`` as a process in an empty directory with no ``RELAY_
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -167,6 +168,25 @@ def test_a_postgresql_that_is_down_is_one_line_without_the_password(
         1,
         "relay: cannot open the database "
         f"(RELAY_DATABASE_URL=postgresql://relay:***@127.0.0.1:{port}/relay): connection refused",
+        tmp_path,
+    )
+
+
+def test_a_postgresql_that_never_answers_is_one_line_not_a_hang(tmp_path: Path) -> None:
+    """A listener that accepts and says nothing (a proxy with no server behind it): libpq
+    would wait forever; the relay gives up after its 10 s connect timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        url = f"postgresql://relay@127.0.0.1:{port}/relay"
+
+        result = relay(tmp_path, "migrate", RELAY_DATABASE_URL=url)  # 60 s, else it fails
+
+    assert_one_line(
+        result,
+        1,
+        "relay: cannot open the database "
+        f"(RELAY_DATABASE_URL=postgresql://relay@127.0.0.1:{port}/relay): "
+        "connection timeout expired",
         tmp_path,
     )
 
