@@ -378,7 +378,7 @@ def _reconcile(_args: argparse.Namespace) -> int:
     from app.logs import configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
 
     async def run() -> int:
         async with (

@@ -52,7 +52,11 @@ class _RedactAccessLogSecrets(logging.Filter):
         return True
 
 
-def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
+def configure_logging(
+    log_format: str = "json", level: str = "INFO", stream: TextIO | None = None
+) -> None:
+    """Every log line to ``stream`` (stdout; a one-shot command whose stdout is its answer
+    passes stderr)."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -66,13 +70,14 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
     )
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
+        # sys.stdout is looked up when a logger is made, not now (tests swap it).
         logger_factory=lambda *args: _NamedWriteLogger(
-            str(args[0]) if args else "relay", sys.stdout
+            str(args[0]) if args else "relay", stream or sys.stdout
         ),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

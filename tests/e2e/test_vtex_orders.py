@@ -273,7 +273,10 @@ def test_reconcile_resends_an_invoice_vtex_lacks_events_of_and_leaves_a_matching
     done = run_relay(relay, "reconcile")
 
     assert done.returncode == 0, done.stderr
-    assert "1 re-sent" in done.stdout
+    # Its answer alone on stdout (a script can read it); its log lines go to stderr.
+    [answer] = done.stdout.splitlines()
+    assert "1 re-sent" in answer
+    assert '"event": "reconcile.done"' in done.stderr
     vtex.wait_for(lambda v: len(v.puts(f"/orders/{lacking}/")) == 2)
     assert len(vtex.puts(f"/orders/{matching}/")) == 1
     assert len(vtex.puts(f"/orders/{lacking}/")[-1].body["events"]) == 2
