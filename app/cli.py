@@ -24,14 +24,13 @@ from app.startup import (
     setting_problem,
     unparsable_setting,
 )
-from app.store.schema import SCHEMA_VERSION
+from app.store.schema import MAX_ROW_ID, SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from app.ingest.carriers import Carrier
     from app.store.store import Store
 
 EXIT_USAGE = 2
-MAX_ID = 2**63 - 1  # a BIGINT
 
 
 def load_settings() -> Settings:
@@ -221,7 +220,7 @@ def _deliveries(args: argparse.Namespace) -> int:
                 print(json.dumps([delivery_json(v) for v in views], indent=2, ensure_ascii=False))
                 return 0
             try:
-                in_range = 1 <= args.retry <= MAX_ID
+                in_range = 1 <= args.retry <= MAX_ROW_ID
                 now = datetime.now(UTC)
                 target = await store.retry_delivery(args.retry, now) if in_range else None
             except NotRetriable as error:

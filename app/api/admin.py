@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from app.api.deps import ADMIN_REFUSALS, AdminDep, IntakeDep, PartsDep, StoreDep
 from app.api.views import delivery_json, quarantined_json
 from app.errors import Conflict, NotFound
+from app.store.schema import MAX_ROW_ID
 from app.store.store import NotRetriable
 
 router = APIRouter(
@@ -17,7 +18,6 @@ router = APIRouter(
 )
 
 DeliveryState = Literal["pending", "retrying", "delivered", "dead"]
-MAX_ID = 2**63 - 1  # a BIGINT; past it SQLite's driver overflows and PostgreSQL refuses
 WEBHOOK_ID_LENGTH = 40  # the webhooks.id column
 # What reaches a query is printable ASCII (PostgreSQL's text refuses a NUL; ids and carrier
 # names are ASCII); anything else is 422 before the database sees it.
@@ -40,7 +40,7 @@ async def list_deliveries(
     responses={404: {"description": "no such delivery"}, 409: {"description": "delivered"}},
 )
 async def retry_delivery(
-    delivery_id: Annotated[int, Path(ge=1, le=MAX_ID)], store: StoreDep, parts: PartsDep
+    delivery_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], store: StoreDep, parts: PartsDep
 ) -> dict[str, Any]:
     """Put a dead (or waiting) delivery back in line now, with a fresh age."""
     try:

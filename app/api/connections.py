@@ -51,6 +51,11 @@ class ListenError(Exception):
     """The listening socket could not be bound; the message names the address."""
 
 
+def listen_address(host: str, port: int) -> str:
+    """``127.0.0.1:8080``, or ``[::1]:8080`` for an IPv6 host."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def bind_listener(host: str, port: int) -> socket.socket:
     """A TCP socket bound to (``host``, ``port``), as uvicorn binds it, not yet listening.
 
@@ -58,7 +63,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
     of a traceback after the database and the worker were opened.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    address = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    address = listen_address(host, port)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

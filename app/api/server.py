@@ -11,18 +11,13 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
 
 import structlog
 import uvicorn
 
+from app.api.connections import listen_address
+
 log = structlog.get_logger("relay")
-
-
-def _address(name: Any) -> str:
-    """``127.0.0.1:8080`` or ``[::1]:8080`` from a socket's name."""
-    host, port = name[0], name[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class GracefulServer(uvicorn.Server):
@@ -38,7 +33,9 @@ class GracefulServer(uvicorn.Server):
             # Only now does the port accept connections: whoever waits for this line (an
             # operator, a test) can send requests at once.
             addresses = [
-                _address(sock.getsockname()) for server in self.servers for sock in server.sockets
+                listen_address(*sock.getsockname()[:2])
+                for server in self.servers
+                for sock in server.sockets
             ]
             log.info("relay.ready", listening=", ".join(addresses))
 

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 
 SCHEMA_VERSION = 1
+MAX_ROW_ID = 2**63 - 1
+"""Ids are BIGINT: past this SQLite's driver overflows and PostgreSQL refuses."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -426,10 +426,7 @@ class Store:
         if carrier is not None:
             query = query.where(webhooks.c.carrier == carrier)
         rows = (conn.execute(query)).all()
-        return [
-            QuarantinedWebhook(row.id, row.carrier, row.received_at, row.body, row.error)
-            for row in rows
-        ]
+        return [_quarantined(row) for row in rows]
 
     @_writes
     def release_from_quarantine(
@@ -467,9 +464,7 @@ class Store:
             .where(webhooks.c.state == "quarantined")
             .returning(webhooks)
         ).one_or_none()
-        if row is None:
-            return None
-        return QuarantinedWebhook(row.id, row.carrier, row.received_at, row.body, row.error)
+        return None if row is None else _quarantined(row)
 
     @_writes
     def discard_quarantine(self, conn: Connection, carrier: str) -> list[str]:
@@ -1329,6 +1324,10 @@ def _driver_sql(dialect: str) -> _DriverSql:
 def _notify_work(conn: Connection) -> None:
     """Wake every relay's worker once this transaction commits (PostgreSQL)."""
     conn.exec_driver_sql(f"NOTIFY {WORK_CHANNEL}")
+
+
+def _quarantined(row: Any) -> QuarantinedWebhook:
+    return QuarantinedWebhook(row.id, row.carrier, row.received_at, row.body, row.error)
 
 
 def _first_bytes(text: str | None, limit: int) -> str | None:
