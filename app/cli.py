@@ -24,11 +24,11 @@ from app.startup import (
     setting_problem,
     unparsable_setting,
 )
-from app.store.schema import MAX_ROW_ID, SCHEMA_VERSION
+from app.store import MAX_ROW_ID, SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from app.ingest.carriers import Carrier
-    from app.store.store import Store
+    from app.store import Store
 
 EXIT_USAGE = 2
 
@@ -76,15 +76,14 @@ async def _opened_store(
     """The store, migrated. A database that cannot be opened or reached raises
     :class:`DatabaseUnusable`; ``existing``: a SQLite file must already be there (commands
     that read what a relay wrote create nothing, least of all an empty ./relay.db)."""
-    from app.store.engine import StoreUnavailable
-    from app.store.store import SchemaTooNew, Store
+    from app.store import SchemaTooNew, SqlStore, StoreUnavailable
 
     setting = database_setting(settings)
     missing = missing_database(settings) if existing else None
     if missing is not None:
         raise DatabaseUnusable(missing)
     try:
-        store = Store.open(settings.database_url, coalesce)
+        store = SqlStore.open(settings.database_url, coalesce)
     except OSError as error:  # the SQLite file's directory cannot be made
         reason = f"cannot create the directory {error.filename} ({error.strerror})"
         if isinstance(error, FileExistsError):
@@ -209,7 +208,7 @@ def _migrate(_args: argparse.Namespace) -> int:
 def _deliveries(args: argparse.Namespace) -> int:
     """List deliveries (JSON), or put one back in line with --retry."""
     from app.api.views import delivery_json
-    from app.store.store import NotRetriable
+    from app.store import NotRetriable
 
     settings = load_settings()
 

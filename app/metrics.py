@@ -26,8 +26,7 @@ from app.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from app.store.engine import StoreUnavailable
-from app.store.store import QueueSnapshot
+from app.store import QueueSnapshot, StoreUnavailable
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Path, Query
 from app.api.deps import ADMIN_REFUSALS, AdminDep, IntakeDep, PartsDep, StoreDep
 from app.api.views import delivery_json, quarantined_json
 from app.errors import Conflict, NotFound
-from app.store.schema import MAX_ROW_ID
-from app.store.store import NotRetriable
+from app.store import MAX_ROW_ID, NotRetriable
 
 router = APIRouter(
     prefix="/admin", tags=["admin"], dependencies=[AdminDep], responses=ADMIN_REFUSALS

@@ -15,6 +15,7 @@ from app.api.deps import Parts
 from app.api.errors import install_error_handlers
 from app.api.openapi import relay_openapi
 from app.api.request_log import RequestLogMiddleware
+from app.api.webhook_route import WebhookRoute
 from app.configured import log_configuration
 from app.deliver.vtex_client import VtexClient
 from app.deliver.worker import Worker
@@ -22,7 +23,7 @@ from app.ingest.carriers import Carrier, configured_carriers
 from app.ingest.intake import Intake
 from app.metrics import RelayMetrics
 from app.settings import Settings
-from app.store.store import Store
+from app.store import SqlStore
 
 log = structlog.get_logger("relay")
 
@@ -49,7 +50,7 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log_configuration(settings, accepted, worker=settings.worker)
-        store = Store.open(settings.database_url, settings.vtex_coalesce_window)
+        store = SqlStore.open(settings.database_url, settings.vtex_coalesce_window)
         await store.migrate()
         async with vtex_http_client(settings) as http:
             worker = (
@@ -83,6 +84,7 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
     )
     app.openapi = relay_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
+    app.add_middleware(WebhookRoute)  # inside the request log: webhooks are logged too
     app.add_middleware(RequestLogMiddleware)
     app.include_router(webhooks.router)
     app.include_router(shipments.router)

@@ -14,7 +14,7 @@ from app.errors import Unauthorized
 from app.ingest.intake import Intake
 from app.metrics import RelayMetrics
 from app.settings import Settings
-from app.store.store import Store
+from app.store import Store
 
 
 @dataclass

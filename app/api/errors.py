@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from app.errors import RelayError
 from app.problems import describe_problems
-from app.store.engine import StoreUnavailable
+from app.store import StoreUnavailable
 
 log = structlog.get_logger("relay.api")
 
@@ -43,6 +43,28 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def answer_for(
+    error: Exception, path: str
+) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]]:
+    """Status, body and extra headers of the answer to a route that raised ``error``, for
+    the routes answered without the framework (called while ``error`` is being handled)."""
+    if isinstance(error, RelayError):
+        return error.status_code, {"error": error.code, "detail": error.detail, **error.extra}, []
+    if isinstance(error, StoreUnavailable):
+        return 503, store_unavailable(error, path), []
+    log.exception("request.failed", path=path)
+    return 500, {"error": "internal_error", "detail": FAILED}, []
+
+
+def store_unavailable(error: StoreUnavailable, path: str) -> dict[str, str]:
+    """Nothing was committed, so nothing was acknowledged: the sender must retry."""
+    log.warning("request.store_unavailable", path=path, reason=str(error))
+    return {"error": "unavailable", "detail": f"{error}; nothing was stored, retry later"}
+
+
+FAILED = "the relay failed to handle this request"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RelayError)
     async def _relay_error(_request: Request, error: RelayError) -> JSONResponse:
@@ -50,9 +72,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def _store_unavailable(request: Request, error: StoreUnavailable) -> JSONResponse:
-        # Nothing was committed, so nothing was acknowledged: the sender must retry.
-        log.warning("request.store_unavailable", path=request.url.path, reason=str(error))
-        return error_response(503, "unavailable", f"{error}; nothing was stored, retry later")
+        return JSONResponse(store_unavailable(error, request.url.path), status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -67,4 +87,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("request.failed", path=request.url.path)
-        return error_response(500, "internal_error", "the relay failed to handle this request")
+        return error_response(500, "internal_error", FAILED)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import PartsDep
-from app.store.engine import StoreUnavailable
+from app.store import StoreUnavailable
 
 router = APIRouter(tags=["health"])
 

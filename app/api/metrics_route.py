@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from app.api.deps import PartsDep
 from app.metrics import CONTENT_TYPE
-from app.store.store import QueueSnapshot
+from app.store import QueueSnapshot
 
 router = APIRouter(tags=["health"])
 log = structlog.get_logger("relay.api")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.ids import unique_hex
 from app.logs import redact_query_secrets
 
 log = structlog.get_logger("relay.access")
@@ -30,7 +30,7 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name == b"x-request-id" and _PLAUSIBLE_ID.fullmatch(value):
             return value.decode()
-    return uuid.uuid4().hex
+    return unique_hex()
 
 
 class RequestLogMiddleware:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from app.store.store import DeliveryView, QuarantinedWebhook, ShipmentView
+from app.store import DeliveryView, QuarantinedWebhook, ShipmentView
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -21,8 +21,7 @@ from app.deliver.vtex_order import (
     what_vtex_lacks,
 )
 from app.settings import Settings
-from app.store.engine import StoreUnavailable
-from app.store.store import OrderNotification, Store
+from app.store import OrderNotification, Store, StoreUnavailable
 
 log = structlog.get_logger("relay.orders")
 

@@ -24,8 +24,7 @@ from app.deliver.vtex_client import VtexAnswer, VtexClient
 from app.deliver.vtex_order import NotAnOrder, package_of_invoice, tracking_number_patch
 from app.metrics import RelayMetrics
 from app.settings import Settings
-from app.store.engine import StoreUnavailable
-from app.store.store import AttemptRecord, DeliveryJob, Store
+from app.store import AttemptRecord, DeliveryJob, Store, StoreUnavailable
 
 log = structlog.get_logger("relay.deliver")
 

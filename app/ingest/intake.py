@@ -30,7 +30,7 @@ from app.normalize.model import (
     checked_identifiers,
 )
 from app.settings import Settings
-from app.store.store import IngestResult, Store
+from app.store import IngestResult, Store
 
 log = structlog.get_logger("relay.ingest")
 

@@ -1,1 +1,52 @@
-"""The one owner of SQL: schema, migrations and every query."""
+"""The one owner of SQL. The rest of the relay imports from here only: the :class:`Store`
+front, the records it hands back and the errors it raises.
+
+Inside: ``engine`` (threads, group commit), ``schema`` (tables, migration, time
+conversion), ``queries`` and ``sql/*.sql`` (named statements), one module per concern
+(``webhooks``, ``shipments``, ``deliveries``, ``orders``, ``reads``), ``front`` (the
+:class:`SqlStore` on top of them) and ``protocol`` (the :class:`Store` every caller types).
+"""
+
+from app.store.engine import StoreUnavailable, sync_url
+from app.store.front import SqlStore
+from app.store.protocol import Store
+from app.store.records import (
+    ActiveInvoice,
+    AttemptRecord,
+    DeliveryJob,
+    DeliveryView,
+    IngestResult,
+    InvoiceHistory,
+    InvoiceShipment,
+    NotRetriable,
+    OrderNotification,
+    QuarantinedWebhook,
+    QueueSnapshot,
+    Registration,
+    SchemaTooNew,
+    ShipmentView,
+)
+from app.store.schema import MAX_ROW_ID, SCHEMA_VERSION
+
+__all__ = [
+    "MAX_ROW_ID",
+    "SCHEMA_VERSION",
+    "ActiveInvoice",
+    "AttemptRecord",
+    "DeliveryJob",
+    "DeliveryView",
+    "IngestResult",
+    "InvoiceHistory",
+    "InvoiceShipment",
+    "NotRetriable",
+    "OrderNotification",
+    "QuarantinedWebhook",
+    "QueueSnapshot",
+    "Registration",
+    "SchemaTooNew",
+    "ShipmentView",
+    "SqlStore",
+    "Store",
+    "StoreUnavailable",
+    "sync_url",
+]

@@ -4,6 +4,9 @@ small pool of reader threads. Callers stay async; the SQL itself runs synchronou
 Writes queued while a commit is under way share the next transaction; if one of them
 fails, the group is rolled back and each runs again alone, so only that one fails. Every
 caller hears back only after its COMMIT returned, which is what a 202 may promise (SPEC §3).
+Writes of one kind (a webhook's events, say) can be given as items of a batch function,
+which the group applies to all its items at once: a fixed number of statements, whatever
+the group's size.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 T = TypeVar("T")
+Item = TypeVar("Item")
+
+Batch = Callable[[Connection, list[Any]], list[Any]]
+"""Applies a group's items of one kind in one go; returns one result per item, in order."""
 
 MAX_GROUP = 256
 READER_THREADS = 4
@@ -65,9 +72,11 @@ def sync_url(url: str) -> str:
 
 @dataclass
 class _Job:
-    work: Callable[[Connection], Any]
+    work: Callable[[Connection], Any] | None
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    batch: Batch | None = None
+    item: Any = None
 
 
 class Database:
@@ -104,6 +113,16 @@ class Database:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put(_Job(work, future, loop))
+        return await future
+
+    async def write_in_batch(
+        self, batch: Callable[[Connection, list[Item]], list[T]], item: Item
+    ) -> T:
+        """Have ``batch`` apply ``item`` with the other items of its commit group (``batch``
+        must be the same object for each of them); return its result once committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(None, future, loop, batch, item))
         return await future
 
     async def read(self, work: Callable[[Connection], T]) -> T:
@@ -173,7 +192,7 @@ class Database:
     def _commit_group(self, group: list[_Job], retries: int = CONFLICT_RETRIES) -> None:
         try:
             with self._writer.connect() as conn, conn.begin():
-                results = [job.work(conn) for job in group]
+                results = _run_group(conn, group)
         except Exception as error:
             if len(group) == 1:
                 if retries and _is_conflict(error):
@@ -195,6 +214,20 @@ class Database:
     @staticmethod
     def _settle(job: _Job, result: Any, failure: BaseException | None) -> None:
         job.loop.call_soon_threadsafe(_settle, job.future, result, failure)
+
+
+def _run_group(conn: Connection, group: list[_Job]) -> list[Any]:
+    """Each job's result, in order; a batch runs once, where its first item stands."""
+    results: dict[int, Any] = {}
+    for index, job in enumerate(group):
+        if job.batch is None:
+            assert job.work is not None
+            results[index] = job.work(conn)
+        elif index not in results:
+            members = [i for i, other in enumerate(group) if other.batch is job.batch]
+            answers = job.batch(conn, [group[i].item for i in members])
+            results.update(zip(members, answers, strict=True))
+    return [results[index] for index in range(len(group))]
 
 
 def _settle(future: asyncio.Future[Any], result: Any, failure: BaseException | None) -> None:

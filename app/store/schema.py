@@ -21,16 +21,39 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    func,
+    select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from app.store.records import SchemaTooNew
 
 SCHEMA_VERSION = 1
+MIGRATION_LOCK = 7_441_226_100  # any constant, the same in every relay
 MAX_ROW_ID = 2**63 - 1
 """Ids are BIGINT: past this SQLite's driver overflows and PostgreSQL refuses."""
 
 
+def stored_time(value: datetime, dialect: str) -> Any:
+    """A time as the database keeps it: UTC; on SQLite the text SQLAlchemy's DateTime writes
+    (no offset, which SQLite would drop silently anyway). The one conversion on the way in."""
+    if value.utcoffset() is None:
+        raise ValueError("naive datetime given to the store; times must be timezone-aware")
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else utc
+
+
+def read_time(value: Any) -> datetime:
+    """A stored time back as an aware UTC datetime. The one conversion on the way out."""
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(parsed, datetime)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out; SQLite would drop the offset silently."""
+    """Aware datetimes in, aware UTC datetimes out, for the statements SQLAlchemy builds."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -38,16 +61,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.utcoffset() is None:
-            raise ValueError("naive datetime given to the store; times must be timezone-aware")
-        utc = value.astimezone(UTC)
+        utc: datetime = stored_time(value, "postgresql")
+        # On SQLite, SQLAlchemy's DateTime writes the naive UTC time as stored_time's text.
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else read_time(value)
 
 
 # BigInteger ids that are still SQLite rowids (autoincrement works only on INTEGER there).
@@ -203,3 +222,28 @@ account_pauses = Table(
     Column("account", String(128), primary_key=True),
     Column("paused_until", UTCDateTime, nullable=False),
 )
+
+
+def insert_into(conn: Connection, table: Table) -> Any:
+    """The database's own INSERT, which knows ``ON CONFLICT``."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def migrate(conn: Connection) -> int:
+    """Create missing tables; return the schema version. Safe to run repeatedly, and from
+    several pods at once (PostgreSQL: they queue on an advisory lock)."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+    metadata.create_all(conn)
+    version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
+    if version is not None and int(version) > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"database schema is version {version}, this relay knows {SCHEMA_VERSION}"
+        )
+    if version is None:
+        conn.execute(
+            insert_into(conn, meta).on_conflict_do_nothing(),
+            {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+        )
+    return SCHEMA_VERSION

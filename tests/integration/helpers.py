@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 from app.normalize.model import ShipmentUpdate, Status, TrackingEvent
+from app.store import Store
 
 T0 = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
 BRT = timezone(timedelta(hours=-3))
+
+StoreOpener = Callable[..., Awaitable[Store]]
+"""The ``open_store`` fixture: ``await open_store(coalesce=timedelta(0))`` opens a migrated
+store of the test's kind (memory, SQLite, PostgreSQL)."""
 
 
 def event(

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.store.store import (
+from app.store import (
     ActiveInvoice,
     AttemptRecord,
     DeliveryJob,
@@ -23,6 +23,12 @@ pytestmark = pytest.mark.anyio
 LEASE = timedelta(seconds=30)
 BODY = b'{"raw": "webhook"}'
 SINCE = T0 - timedelta(days=30)
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """These behaviour tests run on every kind of store (tests/integration/conftest.py)."""
+    return any_store
 
 
 async def claim_notifications(

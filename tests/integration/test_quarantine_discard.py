@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.settings import Settings
-from app.store.engine import sync_url
-from app.store.store import Store
+from app.store import Store, sync_url
 from tests.integration.helpers import T0, event, update
 from tests.support.served_app import run_relay, served_app
 

@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: dedup, the registry, the delivery queue, durability."""
+"""The store: dedup, the registry, the delivery queue (on the in-memory store as well as on
+SQLite and PostgreSQL), and what only a database has: schema, time columns, durability."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.normalize.model import Status
-from app.store.engine import sync_url
-from app.store.schema import SCHEMA_VERSION
-from app.store.store import AttemptRecord, DeliveryJob, NotRetriable, SchemaTooNew, Store
-from tests.integration.helpers import BRT, T0, event, update
+from app.store import (
+    SCHEMA_VERSION,
+    AttemptRecord,
+    DeliveryJob,
+    NotRetriable,
+    SchemaTooNew,
+    SqlStore,
+    Store,
+    sync_url,
+)
+from tests.integration.helpers import BRT, T0, StoreOpener, event, update
 
 pytestmark = pytest.mark.anyio
 
@@ -24,6 +32,13 @@ BODY = b'{"raw": "webhook"}'
 
 async def claim(store: Store, now: datetime, limit: int = 10) -> list[DeliveryJob]:
     return await store.claim_due_deliveries(now, now + LEASE, limit)
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """This module's behaviour tests run on every kind of store (tests/integration/conftest.py);
+    those about the database itself open a SqlStore on ``database_url``."""
+    return any_store
 
 
 def attempt(status_code: int | None, response_body: str | None = None) -> AttemptRecord:
@@ -85,13 +100,18 @@ async def test_migrate_is_idempotent_and_keeps_data(store: Store) -> None:
     assert len(view.events) == 1
 
 
-async def test_migrate_refuses_a_schema_from_a_newer_relay(store: Store, database_url: str) -> None:
-    behind_the_stores_back(
-        database_url, "UPDATE relay_meta SET value = '999' WHERE key = 'schema_version'"
-    )
-
-    with pytest.raises(SchemaTooNew, match="999"):
+async def test_migrate_refuses_a_schema_from_a_newer_relay(database_url: str) -> None:
+    store = SqlStore.open(database_url)
+    try:
         await store.migrate()
+        behind_the_stores_back(
+            database_url, "UPDATE relay_meta SET value = '999' WHERE key = 'schema_version'"
+        )
+
+        with pytest.raises(SchemaTooNew, match="999"):
+            await store.migrate()
+    finally:
+        await store.close()
 
 
 async def test_times_round_trip_as_aware_utc(store: Store) -> None:
@@ -566,7 +586,7 @@ async def test_quarantine_keeps_the_raw_body_and_the_error(store: Store) -> None
 
 
 async def test_a_reopened_store_sees_everything_and_resumes(database_url: str) -> None:
-    first = Store.open(database_url)
+    first = SqlStore.open(database_url)
     await first.migrate()
     try:
         await first.record_webhook(
@@ -582,7 +602,7 @@ async def test_a_reopened_store_sees_everything_and_resumes(database_url: str) -
     finally:
         await first.close()
 
-    second = Store.open(database_url)
+    second = SqlStore.open(database_url)
     try:
         await second.migrate()
         registered = await second.get_shipment("TRK1")
@@ -606,25 +626,21 @@ async def test_a_reopened_store_sees_everything_and_resumes(database_url: str) -
 
 
 async def test_a_burst_waits_the_coalescing_window_and_a_registration_does_not(
-    database_url: str,
+    open_store: StoreOpener,
 ) -> None:
     window = timedelta(seconds=1)
-    store = Store.open(database_url, coalesce=window)
-    await store.migrate()
-    try:
-        await store.register_shipment("TRK1", "O", "I", None, None, T0)
-        await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
-        assert await claim(store, T0 + window - timedelta(milliseconds=1)) == []
-        [job] = await claim(store, T0 + window)
-        assert job.order_id == "O"
+    store = await open_store(coalesce=window)
+    await store.register_shipment("TRK1", "O", "I", None, None, T0)
+    await store.record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)
+    assert await claim(store, T0 + window - timedelta(milliseconds=1)) == []
+    [job] = await claim(store, T0 + window)
+    assert job.order_id == "O"
 
-        # Events first, registration after: nothing to wait for, due at once.
-        await store.record_webhook("generic", BODY, [update("TRK2", event(T0))], T0)
-        await store.register_shipment("TRK2", "O2", "I2", None, None, T0)
-        [late] = await claim(store, T0)
-        assert late.order_id == "O2"
-    finally:
-        await store.close()
+    # Events first, registration after: nothing to wait for, due at once.
+    await store.record_webhook("generic", BODY, [update("TRK2", event(T0))], T0)
+    await store.register_shipment("TRK2", "O2", "I2", None, None, T0)
+    [late] = await claim(store, T0)
+    assert late.order_id == "O2"
 
 
 async def test_a_429_pauses_every_delivery_of_the_account_until_its_end(store: Store) -> None:
@@ -723,7 +739,7 @@ async def test_renewed_claims_outlive_their_first_lease(store: Store) -> None:
 
 
 async def test_several_relays_migrating_at_once_agree(database_url: str) -> None:
-    stores = [Store.open(database_url) for _ in range(4)]
+    stores = [SqlStore.open(database_url) for _ in range(4)]
     try:
         versions = await asyncio.gather(*(store.migrate() for store in stores))
         await stores[0].record_webhook("generic", BODY, [update("TRK1", event(T0))], T0)

@@ -25,7 +25,7 @@ from app.deliver.vtex_client import VtexClient
 from app.deliver.vtex_order import package_of_invoice, what_vtex_lacks
 from app.deliver.worker import Worker
 from app.settings import Settings
-from app.store.store import Store
+from app.store import Store
 from tests.integration.helpers import BRT, event, update
 from tests.support.vtex_standin import order_option
 

@@ -16,7 +16,7 @@ from app.deliver.vtex_client import VtexClient
 from app.deliver.worker import Worker
 from app.normalize.model import Status
 from app.settings import Settings
-from app.store.store import DeliveryView, Store
+from app.store import DeliveryView, Store
 from tests.integration.helpers import BRT, T0, event, update
 from tests.support.vtex_standin import Answer, Recorded, VtexStandIn, receipt_for
 

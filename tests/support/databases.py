@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.store.engine import sync_url
+from app.store import sync_url
 
 ADMIN_URL_VARIABLE = "RELAY_TEST_DATABASE_URL"
 

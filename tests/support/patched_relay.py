@@ -51,44 +51,44 @@ def break_generic() -> None:
 
 def slow_claims(seconds: float) -> None:
     """Claims that took deliveries return ``seconds`` later (the claim itself is committed)."""
-    from app.store.store import Store
+    from app.store import SqlStore
 
-    original = Store.claim_due_deliveries
+    original = SqlStore.claim_due_deliveries
 
-    async def claim(self: Store, *args: Any, **kwargs: Any) -> Any:
+    async def claim(self: SqlStore, *args: Any, **kwargs: Any) -> Any:
         jobs = await original(self, *args, **kwargs)
         if jobs:
             await asyncio.sleep(seconds)
         return jobs
 
-    Store.claim_due_deliveries = claim  # type: ignore[method-assign]
+    SqlStore.claim_due_deliveries = claim  # type: ignore[method-assign]
 
 
 def hold_ingest(seconds: float) -> None:
     """Webhook transactions sleep ``seconds`` on the writer thread before they commit."""
-    from app.store.store import Store
+    from app.store import webhooks
 
-    original = Store._apply_updates
+    original = webhooks.accept
 
-    def apply_updates(self: Store, *args: Any, **kwargs: Any) -> Any:
-        result = original(self, *args, **kwargs)
+    def accept(*args: Any, **kwargs: Any) -> Any:
+        results = original(*args, **kwargs)
         time.sleep(seconds)
-        return result
+        return results
 
-    Store._apply_updates = apply_updates  # type: ignore[method-assign]
+    webhooks.accept = accept  # type: ignore[assignment]
 
 
 def slow_history(seconds: float) -> None:
     """The worker reads an invoice's history ``seconds`` later."""
-    from app.store.store import Store
+    from app.store import SqlStore
 
-    original = Store.invoice_history
+    original = SqlStore.invoice_history
 
-    async def invoice_history(self: Store, *args: Any, **kwargs: Any) -> Any:
+    async def invoice_history(self: SqlStore, *args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(seconds)
         return await original(self, *args, **kwargs)
 
-    Store.invoice_history = invoice_history  # type: ignore[method-assign]
+    SqlStore.invoice_history = invoice_history  # type: ignore[method-assign]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,8 +18,7 @@ from app.errors import (
     UnsupportedMediaType,
 )
 from app.metrics import RelayMetrics, webhook_outcome
-from app.store.engine import StoreUnavailable
-from app.store.store import QueueSnapshot
+from app.store import QueueSnapshot, StoreUnavailable
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from app.cli import main
 from app.ingest.carriers import BUILT_IN, UnknownCarrierSettings, configured_carriers
 from app.settings import SUPPORTED_DATABASES, Settings, database_url_problem
 from app.startup import database_cause, database_setting
-from app.store.engine import StoreUnavailable
+from app.store import StoreUnavailable
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 

@@ -1,0 +1,143 @@
+"""What the store hands back: plain records, built from rows, owned by nobody else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.normalize.model import TrackingEvent
+
+OPEN_STATES = ("pending", "retrying")
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer relay than this one."""
+
+
+class NotRetriable(Exception):
+    """The delivery was delivered: there is nothing to retry."""
+
+
+@dataclass(frozen=True)
+class QuarantinedWebhook:
+    id: str
+    carrier: str
+    received_at: datetime
+    body: bytes
+    error: str | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    webhook_id: str
+    new_events: int
+    duplicate_events: int
+    deliveries_queued: int
+    invoices: tuple[tuple[str | None, str | None], ...] = ()
+    """Per update, the (orderId, invoiceNumber) its shipment is registered to, if any."""
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """The delivery queue as the database holds it, for the metrics' gauges."""
+
+    backlog: int
+    oldest_pending_age_seconds: float
+    dead: int
+    quarantined: int
+
+
+@dataclass(frozen=True)
+class Registration:
+    created: bool
+    deliveries_queued: int
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """A claimed delivery: the worker owns it until it records the attempt."""
+
+    id: int
+    order_id: str
+    invoice_number: str
+    account: str | None
+    queued_at: datetime
+    attempt_count: int
+    tracking_numbers: tuple[str, ...]
+    carriers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    started_at: datetime
+    duration_ms: float
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class InvoiceHistory:
+    events: tuple[TrackingEvent, ...]
+    event_ids: tuple[int, ...]
+    checked: bool = False
+    """The invoice's VTEX package was seen with its tracking number (SPEC §2)."""
+
+
+@dataclass(frozen=True)
+class InvoiceShipment:
+    """A shipment registered to an invoice, for the PATCH that gives VTEX its number."""
+
+    tracking_number: str
+    tracking_url: str | None
+    carrier: str | None
+    stands_for_another: bool
+    """Registered under an alias (Melhor Envio's carrier code): the number VTEX knows."""
+
+
+@dataclass(frozen=True)
+class OrderNotification:
+    order_id: str
+    account: str | None
+    received_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ActiveInvoice:
+    order_id: str
+    invoice_number: str
+    account: str | None
+
+
+@dataclass
+class DeliveryView:
+    id: int
+    order_id: str
+    invoice_number: str
+    account: str | None
+    state: str
+    queued_at: datetime
+    next_attempt_at: datetime | None
+    attempt_count: int
+    last_status: int | None
+    last_error: str | None
+    receipt: dict[str, Any] | None
+    delivered_at: datetime | None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ShipmentView:
+    tracking_number: str
+    carrier: str | None
+    tracking_url: str | None
+    order_id: str | None
+    invoice_number: str | None
+    account: str | None
+    registered: bool
+    first_seen_at: datetime
+    events: list[dict[str, Any]]
+    last_body: dict[str, Any] | None
+    deliveries: list[DeliveryView]
