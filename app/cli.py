@@ -124,7 +124,7 @@ def _database_or_exit(settings: Settings) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.api.app import begin_draining, create_app
+    from app.api.app import begin_draining, create_app, served
     from app.api.connections import ListenError, RelayHttpProtocol, bind_listener
     from app.api.server import GracefulServer
     from app.logs import configure_logging
@@ -143,7 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     _database_or_exit(settings)  # one line, exit 1, when it cannot be opened
     config = uvicorn.Config(
-        app,
+        served(app),
         host=host,
         port=port,
         http=RelayHttpProtocol.configured(

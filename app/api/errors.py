@@ -43,17 +43,15 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def answer_for(
-    error: Exception, path: str
-) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]]:
-    """Status, body and extra headers of the answer to a route that raised ``error``, for
-    the routes answered without the framework (called while ``error`` is being handled)."""
+def answer_for(error: Exception, path: str) -> tuple[int, dict[str, Any]]:
+    """Status and body of the answer to a route that raised ``error``, for the routes
+    answered without the framework (called while ``error`` is being handled)."""
     if isinstance(error, RelayError):
-        return error.status_code, {"error": error.code, "detail": error.detail, **error.extra}, []
+        return error.status_code, {"error": error.code, "detail": error.detail, **error.extra}
     if isinstance(error, StoreUnavailable):
-        return 503, store_unavailable(error, path), []
+        return 503, store_unavailable(error, path)
     log.exception("request.failed", path=path)
-    return 500, {"error": "internal_error", "detail": FAILED}, []
+    return 500, {"error": "internal_error", "detail": FAILED}
 
 
 def store_unavailable(error: StoreUnavailable, path: str) -> dict[str, str]:

@@ -62,23 +62,27 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            path = scope["path"]
-            fields: dict[str, Any] = {
-                "method": scope["method"],
-                "path": redact_query_secrets(
-                    path
-                    + (
-                        "?" + scope["query_string"].decode("latin-1")
-                        if scope["query_string"]
-                        else ""
-                    )
-                ),
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                "client": scope["client"][0] if scope.get("client") else None,
-            }
-            if path in QUIET_PATHS and status < 400:
-                log.debug("http.request", **fields)
-            else:
-                log.info("http.request", **fields)
+            log_access(scope, status, started)
             structlog.contextvars.reset_contextvars(**tokens)
+
+
+def access_fields(scope: Scope, status: int, started: float) -> dict[str, Any]:
+    """Method, path (secret query values redacted), status, duration and client."""
+    path = scope["path"]
+    query = scope["query_string"]
+    return {
+        "method": scope["method"],
+        "path": redact_query_secrets(path + "?" + query.decode("latin-1")) if query else path,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        "client": scope["client"][0] if scope.get("client") else None,
+    }
+
+
+def log_access(scope: Scope, status: int, started: float, **more: Any) -> None:
+    """The request's access line (debug for probes and scrapes that went well)."""
+    fields = access_fields(scope, status, started) | more
+    if scope["path"] in QUIET_PATHS and status < 400:
+        log.debug("http.request", **fields)
+    else:
+        log.info("http.request", **fields)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -40,6 +40,14 @@ class Accepted:
     webhook_id: str
     new_events: int
     duplicate_events: int
+    log_fields: dict[str, Any] = field(default_factory=dict)
+    """What the webhook's ``webhook.accepted`` line says (see :func:`log_accepted`)."""
+
+
+def log_accepted(accepted: Accepted, **access: Any) -> None:
+    """The accepted webhook's line: carrier, shipments, counts, and the request's access
+    fields when it is also the request's last line."""
+    log.info("webhook.accepted", **accepted.log_fields, **access)
 
 
 @dataclass(frozen=True)
@@ -183,14 +191,14 @@ class Intake:
         )
         if result.deliveries_queued:
             self._on_queued()
-        bound.info(
-            "webhook.accepted",
-            webhook_id=result.webhook_id,
+        fields = {
+            "carrier": carrier.name,
+            "webhook_id": result.webhook_id,
             **_shipment_fields([u.tracking_number for u in updates], result.invoices),
-            events=result.new_events,
-            duplicates=result.duplicate_events,
-        )
-        return Accepted(result.webhook_id, result.new_events, result.duplicate_events)
+            "events": result.new_events,
+            "duplicates": result.duplicate_events,
+        }
+        return Accepted(result.webhook_id, result.new_events, result.duplicate_events, fields)
 
     def _parse(self, carrier: Carrier, payload: Any) -> list[ShipmentUpdate]:
         return read_updates(carrier, payload, self._settings, self._context)

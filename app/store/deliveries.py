@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from app.normalize.model import Status, TrackingEvent
 from app.store.engine import WORK_CHANNEL
-from app.store.queries import Statements, as_json
+from app.store.queries import Statements
 from app.store.records import (
     OPEN_STATES,
     AttemptRecord,
@@ -75,16 +75,16 @@ def queue(conn: Connection, requests: Sequence[QueueRequest]) -> set[Invoice]:
     queued: set[Invoice] = set()
     dialect = conn.dialect.name
     while wanted:
-        rows = as_json([_queue_row(request, dialect) for request in wanted.values()])
-        added = {(order, invoice) for order, invoice in SQL.run(conn, "queue", {"rows": rows})}
+        rows = [_queue_row(request, dialect) for request in wanted.values()]
+        added = {(order, invoice) for order, invoice in SQL.run_set(conn, "queue", rows)}
         queued |= added
         if dialect != "postgresql":
             break
         wanted = {key: request for key, request in wanted.items() if key not in added}
         if not wanted:
             break
-        rows = as_json([_queue_row(request, dialect) for request in wanted.values()])
-        held = {(order, invoice) for order, invoice in SQL.run(conn, "hold_open", {"rows": rows})}
+        rows = [_queue_row(request, dialect) for request in wanted.values()]
+        held = {(order, invoice) for order, invoice in SQL.run_set(conn, "hold_open", rows)}
         wanted = {key: request for key, request in wanted.items() if key not in held}
     if queued and dialect == "postgresql":
         notify_work(conn)

@@ -126,7 +126,7 @@ class Store(Protocol):
         pause_account_until: datetime | None = None,
         invoice_checked: bool | None = None,
     ) -> None:
-        """Store one attempt and its delivery's new state, releasing the claim (see"""
+        """Store one attempt and its delivery's new state, releasing the claim."""
         ...
 
     async def postpone(self, delivery_id: int, until: datetime) -> None:

@@ -3,9 +3,11 @@
 A file is a list of blocks, each opened by ``-- name: <name>`` (and, where the two
 databases need different text, ``-- name: <name> @sqlite`` / ``@postgresql``), then the
 statement with ``:named`` parameters. PostgreSQL's driver wants ``%(named)s``; the text is
-converted once, when the file is first read. Sets of rows travel as one JSON parameter that
-the statement unpacks (``json_each`` / ``jsonb_to_recordset``): a group of any size is one
-statement, and its text never changes, so the database prepares it once.
+converted once, when first used. A set of rows (a commit group's events, say) goes to the
+database in one statement (:meth:`Statements.run_set`): as one JSON array the statement
+unpacks (``json_each`` / ``jsonb_array_elements``; its text never changes, so PostgreSQL
+prepares it once), or as an ``INSERT … VALUES`` whose row is repeated (cheaper for SQLite,
+which would parse each row's JSON once per column).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ DIALECTS = ("sqlite", "postgresql")
 _BLOCK = re.compile(r"^-- name: (\w+)(?: @(\w+))?[ \t]*$", re.MULTILINE)
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 _VALUES = re.compile(r"VALUES\s*(\([^()]*\))", re.IGNORECASE)
+MAX_PARAMETERS = {"sqlite": 32_766, "postgresql": 65_535}
+"""Bound parameters one statement may take (SQLite's default since 3.32; the protocol's)."""
 
 
 class Statements:
@@ -30,7 +34,8 @@ class Statements:
 
     def __init__(self, concern: str) -> None:
         self.concern = concern
-        self._ready: dict[tuple[str, str, int], str] = {}
+        self._ready: dict[tuple[str, str], str] = {}
+        self._repeated: dict[tuple[str, str, int], tuple[str, list[str]]] = {}
 
     @functools.cached_property
     def _sources(self) -> dict[str, dict[str, str]]:
@@ -40,15 +45,11 @@ class Statements:
     def names(self) -> set[str]:
         return set(self._sources["sqlite"]) | set(self._sources["postgresql"])
 
-    def text(self, dialect: str, name: str, rows: int = 0) -> str:
-        """The statement for the driver; with ``rows``, its VALUES row repeated so often
-        (parameters ``name_0``, ``name_1``, …)."""
-        key = (dialect, name, rows)
-        text = self._ready.get(key)
+    def text(self, dialect: str, name: str) -> str:
+        """The statement as the driver reads it."""
+        text = self._ready.get((dialect, name))
         if text is None:
-            source = self._sources[dialect][name]
-            text = _for_driver(_repeat_values(source, rows) if rows else source, dialect)
-            self._ready[key] = text
+            text = self._ready[(dialect, name)] = _for_driver(self._sources[dialect][name], dialect)
         return text
 
     def run(self, conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -57,14 +58,51 @@ class Statements:
         cursor.execute(self.text(conn.dialect.name, name), params or {})
         return cursor
 
-    def run_rows(self, conn: Connection, name: str, rows: Sequence[Mapping[str, Any]]) -> Any:
-        """Execute an ``INSERT … VALUES (…)`` for all ``rows`` as one statement."""
-        params = {
-            f"{key}_{index}": value for index, row in enumerate(rows) for key, value in row.items()
-        }
+    def run_set(
+        self, conn: Connection, name: str, rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        """Apply the statement to a set of rows at once; return what its RETURNING gave.
+
+        A statement that takes ``:rows`` gets them as one JSON array. An ``INSERT …
+        VALUES (…)`` gets its VALUES row repeated once per row, in as few statements as the
+        database's limit on parameters allows (one, for any commit group of webhooks).
+        """
+        if not rows:
+            return []
+        dialect = conn.dialect.name
         cursor = conn.connection.cursor()
-        cursor.execute(self.text(conn.dialect.name, name, len(rows)), params)
-        return cursor
+        if _parameter_names(self._sources[dialect][name]) == ["rows"]:
+            cursor.execute(self.text(dialect, name), {"rows": as_json(rows)})
+            return list(cursor.fetchall()) if cursor.description else []
+        returned: list[tuple[Any, ...]] = []
+        per_statement = MAX_PARAMETERS[dialect] // len(rows[0])
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            text, keys = self._repeat(dialect, name, len(chunk))
+            cursor.execute(text, [row[key] for row in chunk for key in keys])
+            if cursor.description:
+                returned.extend(cursor.fetchall())
+        return returned
+
+    def _repeat(self, dialect: str, name: str, rows: int) -> tuple[str, list[str]]:
+        """The statement with its VALUES row ``rows`` times, positional; the row's keys."""
+        key = (dialect, name, rows)
+        if key not in self._repeated:
+            source = self._sources[dialect][name]
+            match = _VALUES.search(source)
+            if match is None or _parameter_names(source) != _parameter_names(match.group(1)):
+                problem = "takes other parameters than its VALUES row"
+                raise ValueError(f"{self.concern}.sql: {name} {problem}")
+            marker = "?" if dialect == "sqlite" else "%s"
+            row = _PARAMETER.sub(marker, match.group(1))
+            head, tail = source[: match.start(1)], source[match.end(1) :]
+            if dialect != "sqlite":
+                head, tail = head.replace("%", "%%"), tail.replace("%", "%%")
+            self._repeated[key] = (
+                head + ", ".join([row] * rows) + tail,
+                _parameter_names(match.group(1)),
+            )
+        return self._repeated[key]
 
 
 def parse(source: str, concern: str) -> dict[str, dict[str, str]]:
@@ -86,13 +124,8 @@ def parse(source: str, concern: str) -> dict[str, dict[str, str]]:
     return texts
 
 
-def _repeat_values(statement: str, rows: int) -> str:
-    match = _VALUES.search(statement)
-    if match is None:
-        raise ValueError(f"no VALUES (…) to repeat in {statement!r}")
-    row = match.group(1)
-    repeated = ", ".join(_PARAMETER.sub(rf":\1_{index}", row) for index in range(rows))
-    return statement[: match.start(1)] + repeated + statement[match.end(1) :]
+def _parameter_names(text: str) -> list[str]:
+    return _PARAMETER.findall(text)
 
 
 def _for_driver(statement: str, dialect: str) -> str:

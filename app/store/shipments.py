@@ -135,22 +135,19 @@ class ShipmentSet:
             for row in self._rows.values()
             if row.new and row.touched_at is not None
         ]
-        if new:
-            SQL.run(conn, "add_shipments", {"rows": as_json(new)})
+        SQL.run_set(conn, "add_shipments", new)
         changed = [
             _saved(row, dialect)
             for row in self._rows.values()
             if row.touched_at is not None and (not row.new or row.order_id is not None)
         ]
-        if changed:
-            SQL.run(conn, "save_shipments", {"rows": as_json(changed)})
+        SQL.run_set(conn, "save_shipments", changed)
 
 
 def add_aliases(conn: Connection, aliases: Sequence[tuple[str, str]]) -> None:
     """Remember (alias, tracking number) pairs; known ones stay as they are."""
-    if aliases:
-        rows = [{"alias": alias, "number": number} for alias, number in aliases]
-        SQL.run(conn, "add_aliases", {"rows": as_json(rows)})
+    rows = [{"alias": alias, "number": number} for alias, number in aliases]
+    SQL.run_set(conn, "add_aliases", rows)
 
 
 def numbers_aliased_as(conn: Connection, alias: str) -> list[str]:

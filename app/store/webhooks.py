@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from app.ids import unique_hex
 from app.normalize.model import ShipmentUpdate, TrackingEvent, event_identity
 from app.store import deliveries, shipments
-from app.store.queries import Statements, as_json
+from app.store.queries import Statements
 from app.store.records import IngestResult, QuarantinedWebhook
 from app.store.schema import stored_time, webhooks
 
@@ -167,9 +167,7 @@ def accept(conn: Connection, arrivals: list[Arrival], coalesce: timedelta) -> li
 
 def _add_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     """Insert the events; return the identities that were new."""
-    if not rows:
-        return set()
-    return {row[0] for row in SQL.run(conn, "add_events", {"rows": as_json(rows)})}
+    return {row[0] for row in SQL.run_set(conn, "add_events", rows)}
 
 
 def _add_webhooks(conn: Connection, arrivals: list[Arrival], tallies: list[_Tally]) -> None:
@@ -185,8 +183,7 @@ def _add_webhooks(conn: Connection, arrivals: list[Arrival], tallies: list[_Tall
         for arrival, tally in zip(arrivals, tallies, strict=True)
         if arrival.body is not None
     ]
-    if rows:
-        SQL.run_rows(conn, "add_webhooks", rows)
+    SQL.run_set(conn, "add_webhooks", rows)
 
 
 def quarantine(conn: Connection, carrier: str, body: bytes, error: str, now: datetime) -> str:

@@ -142,8 +142,13 @@ def log_failures(relay: RelayProcess, since: int) -> list[str]:
     return [line for line in _log_since(relay, since).splitlines() if is_failure(line)]
 
 
-# The access line, or uvicorn's line for a request it refused before the relay saw it.
-_REQUEST_ENDS = ('"event": "http.request"', "Invalid HTTP request received")
+# The access line (an accepted webhook's own line is its request's last), or uvicorn's line
+# for a request it refused before the relay saw it.
+_REQUEST_ENDS = (
+    '"event": "http.request"',
+    '"event": "webhook.accepted"',
+    "Invalid HTTP request received",
+)
 
 
 def settle(

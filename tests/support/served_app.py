@@ -13,7 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
-from app.api.app import create_app
+from app.api.app import create_app, served
 from app.settings import Settings
 from tests.support.relay_process import RELAY, free_port
 
@@ -23,7 +23,9 @@ def served_app(settings: Settings) -> Iterator[str]:
     """``create_app(settings)`` listening on loopback; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            served(create_app(settings)), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,14 +1,13 @@
 -- Webhooks and the events they bring.
 
 -- name: add_events @sqlite
--- A commit group's events; one already known (same identity) stays as it is. Returns
--- the identities that were new.
+-- A commit group's events (the VALUES row repeated per event: SQLite would parse a JSON
+-- row once per column); one already known (same identity) stays as it is. Returns the
+-- identities that were new.
 INSERT INTO events (identity, carrier, tracking_number, occurred_at, status, carrier_status,
                     description, city, state, webhook_id, received_at)
-SELECT value ->> 'identity', value ->> 'carrier', value ->> 'number', value ->> 'occurred_at',
-       value ->> 'status', value ->> 'carrier_status', value ->> 'description',
-       value ->> 'city', value ->> 'state', value ->> 'webhook_id', value ->> 'received_at'
-FROM json_each(:rows) WHERE true
+VALUES (:identity, :carrier, :number, :occurred_at, :status, :carrier_status, :description,
+        :city, :state, :webhook_id, :received_at)
 ON CONFLICT DO NOTHING
 RETURNING identity;
 
