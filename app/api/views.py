@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from app.store import DeliveryView, QuarantinedWebhook, ShipmentView
+from app.store import DeliveryView, QuarantinedWebhook, Receipt, ShipmentView
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def receipt_json(receipt: Receipt | None) -> dict[str, Any] | None:
+    """VTEX's receipt as VTEX gave it: ``{date, orderId, receipt}``."""
+    if receipt is None:
+        return None
+    return {"date": receipt.date, "orderId": receipt.order_id, "receipt": receipt.receipt}
 
 
 def delivery_json(view: DeliveryView) -> dict[str, Any]:
@@ -25,15 +32,15 @@ def delivery_json(view: DeliveryView) -> dict[str, Any]:
         "attemptCount": view.attempt_count,
         "lastStatus": view.last_status,
         "lastError": view.last_error,
-        "receipt": view.receipt,
+        "receipt": receipt_json(view.receipt),
         "attempts": [
             {
-                "attempt": a["attempt"],
-                "startedAt": _iso(a["started_at"]),
-                "durationMs": round(a["duration_ms"], 1),
-                "statusCode": a["status_code"],
-                "responseBody": a["response_body"],
-                "error": a["error"],
+                "attempt": a.attempt,
+                "startedAt": _iso(a.started_at),
+                "durationMs": round(a.duration_ms, 1),
+                "statusCode": a.status_code,
+                "responseBody": a.response_body,
+                "error": a.error,
             }
             for a in view.attempts
         ],
@@ -52,15 +59,15 @@ def shipment_json(view: ShipmentView) -> dict[str, Any]:
         "firstSeenAt": _iso(view.first_seen_at),
         "events": [
             {
-                "time": _iso(e["occurred_at"]),
-                "status": e["status"],
-                "carrierStatus": e["carrier_status"],
-                "description": e["description"],
-                "city": e["city"],
-                "state": e["state"],
-                "carrier": e["carrier"],
-                "receivedAt": _iso(e["received_at"]),
-                "webhookId": e["webhook_id"],
+                "time": _iso(e.event.occurred_at),
+                "status": e.event.status.value,
+                "carrierStatus": e.event.carrier_status,
+                "description": e.event.description,
+                "city": e.event.city,
+                "state": e.event.state,
+                "carrier": e.carrier,
+                "receivedAt": _iso(e.received_at),
+                "webhookId": e.webhook_id,
             }
             for e in view.events
         ],

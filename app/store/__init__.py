@@ -11,6 +11,8 @@ from app.store.engine import StoreUnavailable, sync_url
 from app.store.front import SqlStore
 from app.store.protocol import Store
 from app.store.records import (
+    OPEN_STATES,
+    RESPONSE_KEEP_BYTES,
     ActiveInvoice,
     AttemptRecord,
     DeliveryJob,
@@ -22,14 +24,20 @@ from app.store.records import (
     OrderNotification,
     QuarantinedWebhook,
     QueueSnapshot,
+    Receipt,
+    RecordedAttempt,
     Registration,
     SchemaTooNew,
     ShipmentView,
+    StoredEvent,
+    first_bytes,
 )
 from app.store.schema import MAX_ROW_ID, SCHEMA_VERSION
 
 __all__ = [
     "MAX_ROW_ID",
+    "OPEN_STATES",
+    "RESPONSE_KEEP_BYTES",
     "SCHEMA_VERSION",
     "ActiveInvoice",
     "AttemptRecord",
@@ -42,11 +50,15 @@ __all__ = [
     "OrderNotification",
     "QuarantinedWebhook",
     "QueueSnapshot",
+    "Receipt",
+    "RecordedAttempt",
     "Registration",
     "SchemaTooNew",
     "ShipmentView",
     "SqlStore",
     "Store",
     "StoreUnavailable",
+    "StoredEvent",
+    "first_bytes",
     "sync_url",
 ]

@@ -21,11 +21,13 @@ from app.store.engine import WORK_CHANNEL
 from app.store.queries import Statements
 from app.store.records import (
     OPEN_STATES,
+    RESPONSE_KEEP_BYTES,
     AttemptRecord,
     DeliveryJob,
     InvoiceHistory,
     InvoiceShipment,
     NotRetriable,
+    first_bytes,
 )
 from app.store.schema import (
     account_pauses,
@@ -38,7 +40,6 @@ from app.store.schema import (
 )
 
 SQL = Statements("deliveries")
-RESPONSE_KEEP_BYTES = 2048
 
 Invoice = tuple[str, str]
 """(orderId, invoice number)"""
@@ -363,11 +364,3 @@ def retry(conn: Connection, delivery_id: int, now: datetime) -> int | None:
     if conn.dialect.name == "postgresql":
         notify_work(conn)
     return int(target)
-
-
-def first_bytes(text: str | None, limit: int) -> str | None:
-    """At most ``limit`` bytes of ``text`` as UTF-8, never splitting a character; a NUL
-    (which PostgreSQL's text refuses) is kept as U+FFFD."""
-    if not text:
-        return None
-    return text.encode()[:limit].decode(errors="ignore").replace("\x00", "\ufffd")

@@ -9,7 +9,16 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.engine import Connection
 
-from app.store.records import OPEN_STATES, DeliveryView, QueueSnapshot, ShipmentView
+from app.normalize.model import Status, TrackingEvent
+from app.store.records import (
+    OPEN_STATES,
+    DeliveryView,
+    QueueSnapshot,
+    Receipt,
+    RecordedAttempt,
+    ShipmentView,
+    StoredEvent,
+)
 from app.store.schema import (
     account_pauses,
     attempts,
@@ -103,18 +112,20 @@ def shipment(conn: Connection, tracking_number: str) -> ShipmentView | None:
         registered=row.order_id is not None,
         first_seen_at=row.first_seen_at,
         events=[
-            {
-                "id": e.id,
-                "carrier": e.carrier,
-                "occurred_at": e.occurred_at,
-                "status": e.status,
-                "carrier_status": e.carrier_status,
-                "description": e.description,
-                "city": e.city,
-                "state": e.state,
-                "received_at": e.received_at,
-                "webhook_id": e.webhook_id,
-            }
+            StoredEvent(
+                e.id,
+                e.carrier,
+                TrackingEvent(
+                    e.occurred_at,
+                    Status(e.status),
+                    e.carrier_status,
+                    e.description,
+                    e.city,
+                    e.state,
+                ),
+                e.received_at,
+                e.webhook_id,
+            )
             for e in event_rows
         ],
         last_body=last_body,
@@ -150,7 +161,7 @@ def delivery_views(conn: Connection, condition: Any, limit: int) -> list[Deliver
             last_status=row.last_status,
             last_error=row.last_error,
             receipt=(
-                {"date": row.vtex_date, "orderId": row.order_id, "receipt": row.receipt}
+                Receipt(row.receipt, row.vtex_date, row.order_id)
                 if row.receipt is not None
                 else None
             ),
@@ -165,13 +176,13 @@ def delivery_views(conn: Connection, condition: Any, limit: int) -> list[Deliver
             .order_by(attempts.c.delivery_id, attempts.c.attempt)
         ).all():
             views[attempt.delivery_id].attempts.append(
-                {
-                    "attempt": attempt.attempt,
-                    "started_at": attempt.started_at,
-                    "duration_ms": attempt.duration_ms,
-                    "status_code": attempt.status_code,
-                    "response_body": attempt.response_body,
-                    "error": attempt.error,
-                }
+                RecordedAttempt(
+                    attempt.attempt,
+                    attempt.started_at,
+                    attempt.duration_ms,
+                    attempt.status_code,
+                    attempt.response_body,
+                    attempt.error,
+                )
             )
     return list(views.values())

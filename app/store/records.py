@@ -9,6 +9,8 @@ from typing import Any
 from app.normalize.model import TrackingEvent
 
 OPEN_STATES = ("pending", "retrying")
+RESPONSE_KEEP_BYTES = 2048
+"""How much of VTEX's answer an attempt keeps."""
 
 
 class SchemaTooNew(RuntimeError):
@@ -111,6 +113,38 @@ class ActiveInvoice:
     account: str | None
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as the store holds it, with the webhook that first reported it."""
+
+    id: int
+    carrier: str
+    event: TrackingEvent
+    received_at: datetime
+    webhook_id: str
+
+
+@dataclass(frozen=True)
+class RecordedAttempt:
+    """One attempt of a delivery, numbered from 1 (the response body cut to 2 KB)."""
+
+    attempt: int
+    started_at: datetime
+    duration_ms: float
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What VTEX answered a delivered PUT: its ``receipt`` and ``date``."""
+
+    receipt: str
+    date: str | None
+    order_id: str
+
+
 @dataclass
 class DeliveryView:
     id: int
@@ -123,9 +157,9 @@ class DeliveryView:
     attempt_count: int
     last_status: int | None
     last_error: str | None
-    receipt: dict[str, Any] | None
+    receipt: Receipt | None
     delivered_at: datetime | None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[RecordedAttempt] = field(default_factory=list)
 
 
 @dataclass
@@ -138,6 +172,14 @@ class ShipmentView:
     account: str | None
     registered: bool
     first_seen_at: datetime
-    events: list[dict[str, Any]]
+    events: list[StoredEvent]
     last_body: dict[str, Any] | None
     deliveries: list[DeliveryView]
+
+
+def first_bytes(text: str | None, limit: int) -> str | None:
+    """At most ``limit`` bytes of ``text`` as UTF-8, never splitting a character; a NUL
+    (which PostgreSQL's text refuses) is kept as U+FFFD."""
+    if not text:
+        return None
+    return text.encode()[:limit].decode(errors="ignore").replace("\x00", "\ufffd")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from app.api.views import receipt_json
 from app.normalize.model import Status
 from app.store import (
     SCHEMA_VERSION,
@@ -146,8 +147,8 @@ async def test_times_round_trip_as_aware_utc(store: Store) -> None:
     assert view is not None
     assert view.first_seen_at == datetime(2026, 4, 10, 14, 0, tzinfo=UTC)
     assert view.first_seen_at.utcoffset() == timedelta(0)
-    assert [e["occurred_at"].utcoffset() for e in view.events] == [timedelta(0)] * 2
-    assert view.events[1]["received_at"].hour == 14
+    assert [e.event.occurred_at.utcoffset() for e in view.events] == [timedelta(0)] * 2
+    assert view.events[1].received_at.hour == 14
 
 
 # -- ingest and dedup ----------------------------------------------------------
@@ -172,7 +173,7 @@ async def test_record_webhook_dedups_by_meaning(store: Store) -> None:
 
     view = await store.get_shipment("TRK1")
     assert view is not None
-    assert [e["description"] for e in view.events] == [
+    assert [e.event.description for e in view.events] == [
         "Left the sorting centre",
         "Out for delivery",
     ]
@@ -544,24 +545,24 @@ async def test_get_shipment_shows_events_last_body_receipts_and_attempts(store: 
 
     assert view is not None
     assert (view.order_id, view.invoice_number, view.carrier) == ("ORD-1", "INV-1", "generic")
-    assert [(e["description"], e["status"], e["city"]) for e in view.events] == [
+    assert [(e.event.description, e.event.status, e.event.city) for e in view.events] == [
         ("Posted", "info_received", "Recife"),
         ("Delivered", "delivered", ""),
     ]
     assert view.last_body == body
     [delivery] = view.deliveries
     assert delivery.state == "delivered"
-    assert delivery.receipt == receipt
+    assert receipt_json(delivery.receipt) == {**receipt, "orderId": "ORD-1"}
     assert delivery.delivered_at == T0 + timedelta(seconds=3)
     assert delivery.next_attempt_at is None
     assert delivery.attempt_count == 2
-    assert [(a["attempt"], a["status_code"]) for a in delivery.attempts] == [(1, 503), (2, 200)]
-    kept = delivery.attempts[0]["response_body"]
+    assert [(a.attempt, a.status_code) for a in delivery.attempts] == [(1, 503), (2, 200)]
+    kept = delivery.attempts[0].response_body
     assert 2047 <= len(kept.encode()) <= 2048  # 2 KB of UTF-8, no character split
     assert ("xã" * 2000).startswith(kept)
-    assert delivery.attempts[0]["error"] == "HTTP 503"
-    assert delivery.attempts[1]["response_body"] == '{"receipt": "8b8c7e1d44f94f3a"}'
-    assert delivery.attempts[1]["duration_ms"] == 12.5
+    assert delivery.attempts[0].error == "HTTP 503"
+    assert delivery.attempts[1].response_body == '{"receipt": "8b8c7e1d44f94f3a"}'
+    assert delivery.attempts[1].duration_ms == 12.5
 
 
 async def test_get_shipment_of_an_unknown_number_is_none(store: Store) -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from app.api.views import receipt_json
 from app.deliver.vtex_client import VtexClient
 from app.deliver.worker import Worker
 from app.normalize.model import Status
@@ -150,13 +151,13 @@ async def test_a_delivered_put_sends_the_whole_history_and_stores_the_receipt(
     [(_, answer)] = vtex.tracking_answers()
     delivery = await only_delivery(store, "TRK1")
     assert delivery.state == "delivered"
-    assert delivery.receipt == {
+    assert receipt_json(delivery.receipt) == {
         "date": answer.body["date"],
         "orderId": "1172452900788-01",
         "receipt": answer.body["receipt"],
     }
-    assert [a["status_code"] for a in delivery.attempts] == [200]
-    assert json.loads(delivery.attempts[0]["response_body"]) == answer.body
+    assert [a.status_code for a in delivery.attempts] == [200]
+    assert json.loads(delivery.attempts[0].response_body) == answer.body
     view = await store.get_shipment("TRK1")
     assert view is not None
     assert view.last_body == expected
@@ -208,10 +209,10 @@ async def test_a_503_is_retried_after_retry_after_and_every_attempt_is_kept(
     assert first.body == second.body
     delivery = await only_delivery(store, "TRK1")
     assert delivery.state == "delivered"
-    assert [(a["attempt"], a["status_code"]) for a in delivery.attempts] == [(1, 503), (2, 200)]
-    assert "busy" in delivery.attempts[0]["response_body"]
-    assert delivery.attempts[0]["error"]
-    assert delivery.attempts[1]["error"] is None
+    assert [(a.attempt, a.status_code) for a in delivery.attempts] == [(1, 503), (2, 200)]
+    assert "busy" in delivery.attempts[0].response_body
+    assert delivery.attempts[0].error
+    assert delivery.attempts[1].error is None
     assert delivery.receipt is not None
 
 
@@ -231,7 +232,7 @@ async def test_a_400_past_the_max_delivery_age_is_dead(
     assert delivery.state == "dead"
     assert delivery.last_status == 400
     assert delivery.next_attempt_at is None
-    assert "Invoice not found" in delivery.attempts[0]["response_body"]
+    assert "Invoice not found" in delivery.attempts[0].response_body
 
     clock.now += timedelta(days=7)
     await worker.drain()
@@ -269,9 +270,9 @@ async def test_missing_credentials_record_a_clear_error_and_send_nothing(
     delivery = await only_delivery(store, "TRK1")
     assert delivery.state == "retrying"
     [attempt] = delivery.attempts
-    assert attempt["status_code"] is None
-    assert "RELAY_VTEX_APP_KEY" in attempt["error"]
-    assert "RELAY_VTEX_APP_TOKEN" in attempt["error"]
+    assert attempt.status_code is None
+    assert "RELAY_VTEX_APP_KEY" in attempt.error
+    assert "RELAY_VTEX_APP_TOKEN" in attempt.error
     # Nothing was sent, so there is no "last body sent" to show.
     view = await store.get_shipment("TRK1")
     assert view is not None
@@ -346,4 +347,4 @@ async def test_an_absurd_retry_after_still_records_the_attempt(
 
     delivery = await only_delivery(store, "TRK1")
     assert delivery.state == "retrying"
-    assert [a["status_code"] for a in delivery.attempts] == [503]
+    assert [a.status_code for a in delivery.attempts] == [503]

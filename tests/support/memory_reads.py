@@ -7,7 +7,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from app.store import ActiveInvoice, DeliveryView, QuarantinedWebhook, QueueSnapshot, ShipmentView
+from app.store import (
+    ActiveInvoice,
+    DeliveryView,
+    QuarantinedWebhook,
+    QueueSnapshot,
+    Receipt,
+    ShipmentView,
+    StoredEvent,
+)
 from tests.support.memory_tables import Delivery, Tables, Webhook, utc
 
 
@@ -69,21 +77,7 @@ def shipment(t: Tables, tracking_number: str) -> ShipmentView | None:
         account=row.account,
         registered=row.order_id is not None,
         first_seen_at=row.first_seen_at,
-        events=[
-            {
-                "id": e.id,
-                "carrier": e.carrier,
-                "occurred_at": e.event.occurred_at,
-                "status": e.event.status.value,
-                "carrier_status": e.event.carrier_status,
-                "description": e.event.description,
-                "city": e.event.city,
-                "state": e.event.state,
-                "received_at": e.received_at,
-                "webhook_id": e.webhook_id,
-            }
-            for e in held
-        ],
+        events=[StoredEvent(e.id, e.carrier, e.event, e.received_at, e.webhook_id) for e in held],
         last_body=last_body,
         deliveries=views,
     )
@@ -107,13 +101,9 @@ def delivery_view(d: Delivery) -> DeliveryView:
         attempt_count=d.attempt_count,
         last_status=d.last_status,
         last_error=d.last_error,
-        receipt=(
-            {"date": d.vtex_date, "orderId": d.order_id, "receipt": d.receipt}
-            if d.receipt is not None
-            else None
-        ),
+        receipt=Receipt(d.receipt, d.vtex_date, d.order_id) if d.receipt is not None else None,
         delivered_at=d.delivered_at,
-        attempts=[dict(a) for a in d.attempts],
+        attempts=list(d.attempts),
     )
 
 

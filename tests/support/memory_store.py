@@ -27,6 +27,7 @@ from typing import Any
 from app.ids import unique_hex
 from app.normalize.model import ShipmentUpdate, TrackingEvent, event_identity
 from app.store import (
+    RESPONSE_KEEP_BYTES,
     SCHEMA_VERSION,
     ActiveInvoice,
     AttemptRecord,
@@ -39,11 +40,12 @@ from app.store import (
     OrderNotification,
     QuarantinedWebhook,
     QueueSnapshot,
+    RecordedAttempt,
     Registration,
     ShipmentView,
     Store,
+    first_bytes,
 )
-from app.store.deliveries import RESPONSE_KEEP_BYTES, first_bytes
 from tests.support import memory_reads as reads
 from tests.support.memory_tables import (
     Delivery,
@@ -368,14 +370,14 @@ class MemoryStore:
             d = t.deliveries[job.id]
             number = job.attempt_count + 1
             d.attempts.append(
-                {
-                    "attempt": number,
-                    "started_at": utc(attempt.started_at),
-                    "duration_ms": attempt.duration_ms,
-                    "status_code": attempt.status_code,
-                    "response_body": first_bytes(attempt.response_body, RESPONSE_KEEP_BYTES),
-                    "error": attempt.error,
-                }
+                RecordedAttempt(
+                    number,
+                    utc(attempt.started_at),
+                    attempt.duration_ms,
+                    attempt.status_code,
+                    first_bytes(attempt.response_body, RESPONSE_KEEP_BYTES),
+                    attempt.error,
+                )
             )
             delivered = state == "delivered"
             kept = receipt if delivered and receipt is not None else {}

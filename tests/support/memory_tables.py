@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from app.normalize.model import TrackingEvent
-from app.store.records import OPEN_STATES
+from app.store import OPEN_STATES, RecordedAttempt
 
 Invoice = tuple[str, str]
 """(orderId, invoice number)"""
@@ -90,7 +90,7 @@ class Delivery:
     receipt: str | None = None
     vtex_date: str | None = None
     delivered_at: datetime | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[RecordedAttempt] = field(default_factory=list)
 
     @property
     def invoice(self) -> Invoice:

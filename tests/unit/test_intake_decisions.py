@@ -190,7 +190,7 @@ async def test_a_replay_releases_what_todays_adapters_read_and_keeps_the_rest(
     assert kept[first_ids[1]] != "this adapter reads no pigeons yet"  # today's reason
     view = await store.get_shipment("TRK1")
     assert view is not None
-    assert {e["webhook_id"] for e in view.events} == {first_ids[0]}
+    assert {e.webhook_id for e in view.events} == {first_ids[0]}
     assert await store.backlog(T0) == (1, 1)
 
     assert await relay.replay_quarantine() == ReplayReport(0, 2, 0)

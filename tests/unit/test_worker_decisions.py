@@ -14,6 +14,7 @@ import anyio
 import httpx
 import pytest
 
+from app.api.views import receipt_json
 from app.deliver.retry import AUTH_LANE, SLOW_LANE, backoff
 from app.deliver.vtex_client import VtexClient
 from app.deliver.worker import Worker
@@ -185,12 +186,12 @@ async def test_the_first_put_follows_the_check_that_gives_the_package_its_number
         T0,
         None,
     )
-    assert delivery.receipt == {
+    assert receipt_json(delivery.receipt) == {
         "date": "2026-04-10T12:00:01Z",
         "orderId": "O-1",
         "receipt": "receipt-1",
     }
-    assert json.loads(delivery.attempts[0]["response_body"])["receipt"] == "receipt-1"
+    assert json.loads(delivery.attempts[0].response_body)["receipt"] == "receipt-1"
     view = await store.get_shipment("TRK1")
     assert view is not None
     assert view.last_body == sent
@@ -230,8 +231,8 @@ async def test_an_order_without_the_invoice_yet_takes_the_slow_lane_without_a_pu
     delivery = await only_delivery(store, "O-1")
     assert (delivery.state, delivery.next_attempt_at) == ("retrying", T0 + SLOW_LANE)
     [attempt] = delivery.attempts
-    assert attempt["status_code"] == 404
-    assert attempt["error"] == "Get order: the order has no invoice INV-1 yet"
+    assert attempt.status_code == 404
+    assert attempt.error == "Get order: the order has no invoice INV-1 yet"
     assert not (await store.invoice_history("O-1", "INV-1")).checked
     view = await store.get_shipment("TRK1")
     assert view is not None
@@ -272,8 +273,8 @@ async def test_a_503_is_retried_no_sooner_than_its_retry_after(
     assert [method for method, _ in vtex.calls()] == ["GET", "PUT", "PUT"]
     delivery = await only_delivery(store, "O-1")
     assert delivery.state == "delivered"
-    assert [(a["attempt"], a["status_code"]) for a in delivery.attempts] == [(1, 503), (2, 200)]
-    assert "busy" in delivery.attempts[0]["response_body"]
+    assert [(a.attempt, a.status_code) for a in delivery.attempts] == [(1, 503), (2, 200)]
+    assert "busy" in delivery.attempts[0].response_body
     assert delivery.receipt is not None
 
 
@@ -296,7 +297,7 @@ async def test_transient_failures_back_off_exponentially_with_jitter(
     await relay.drain()
     delivery = await only_delivery(store, "O-1")
     assert delivery.next_attempt_at == clock.now + second_wait
-    assert [a["status_code"] for a in delivery.attempts] == [500, 502]
+    assert [a.status_code for a in delivery.attempts] == [500, 502]
 
 
 @pytest.mark.parametrize(
@@ -337,7 +338,7 @@ async def test_without_credentials_nothing_is_sent_and_the_delivery_waits(
     assert vtex.requests == []
     delivery = await only_delivery(store, "O-1")
     assert (delivery.state, delivery.next_attempt_at) == ("retrying", T0 + AUTH_LANE)
-    assert "RELAY_VTEX_APP_KEY" in delivery.attempts[0]["error"]
+    assert "RELAY_VTEX_APP_KEY" in delivery.attempts[0].error
 
 
 # -- 429: the account pauses ------------------------------------------------------------
@@ -439,7 +440,7 @@ async def test_an_invoice_left_without_events_is_dead_without_a_request(
     states = {d.invoice_number: d for d in await store.list_deliveries(None, 10)}
     assert states["INV-2"].state == "delivered"
     assert states["INV-1"].state == "dead"
-    assert states["INV-1"].attempts[0]["error"] == "the invoice has no events any more"
+    assert states["INV-1"].attempts[0].error == "the invoice has no events any more"
 
 
 async def test_stopping_releases_a_put_vtex_did_not_answer(
