@@ -1,4 +1,4 @@
--- wrk script: replays webhooks that bench/run.py signed beforehand (wrk's Lua has no HMAC).
+-- wrk script: replays webhooks that bench/payloads.py signed beforehand (wrk's Lua has no HMAC).
 --
 -- Usage: wrk ... -s bench/sign.lua http://127.0.0.1:PORT/webhooks/generic -- REQUESTS_FILE
 -- REQUESTS_FILE has one request a line: webhook-id TAB webhook-timestamp TAB webhook-signature

@@ -49,10 +49,15 @@ class RelayProcess:
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0  # time.monotonic() when start() started the process
+        self.ready_seconds = 0.0
         self.client = httpx.Client(base_url=self.url, timeout=10)
 
-    def start(self, ready_timeout: float = 20.0) -> RelayProcess:
+    def start(self, ready_timeout: float = 20.0, poll_interval: float = 0.1) -> RelayProcess:
+        """Start it and wait for ``/readyz`` to answer 200, asking every ``poll_interval``
+        seconds; ``ready_seconds`` is then the time from the start to that answer."""
         with self.log_path.open("ab") as log:
+            self.started_at = time.monotonic()
             self.process = subprocess.Popen(
                 [*self.command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=self.workdir,
@@ -66,10 +71,11 @@ class RelayProcess:
                 raise AssertionError(f"relay exited with {self.process.returncode}:\n{self.log()}")
             try:
                 if self.client.get("/readyz").status_code == 200:
+                    self.ready_seconds = time.monotonic() - self.started_at
                     return self
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
+            time.sleep(poll_interval)
         raise AssertionError(f"relay not ready in {ready_timeout}s:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:

@@ -132,6 +132,12 @@ class VtexStandIn:
         self._server.shutdown()
         self._server.server_close()
 
+    def clear(self) -> None:
+        """Forget every request and answer recorded so far."""
+        with self._lock:
+            self.requests.clear()
+            self.answers.clear()
+
     def tracking_answers(self) -> list[tuple[Recorded, Answer]]:
         """The answers to tracking PUTs (Get order and PATCH calls left out)."""
         with self._lock:
