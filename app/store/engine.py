@@ -86,6 +86,7 @@ class Database:
         parsed = make_url(sync_url(url))
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.dialect = "sqlite" if self.is_sqlite else "postgresql"
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -96,7 +96,9 @@ class SqlStore:
         Known events count as duplicates. Shipments the payload registers are registered;
         every invoice that gained events gets a delivery queued.
         """
-        arrival = webhooks.Arrival(webhooks.new_webhook_id(), carrier, updates, now, body)
+        arrival = webhooks.arrival(
+            webhooks.new_webhook_id(), carrier, updates, now, body, self._db.dialect
+        )
         return await self._db.write_in_batch(self._accept, arrival)
 
     async def quarantine_webhook(self, carrier: str, body: bytes, error: str, now: datetime) -> str:

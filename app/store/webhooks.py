@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from app.ids import unique_hex
-from app.normalize.model import ShipmentUpdate, TrackingEvent, event_identity
+from app.normalize.model import ShipmentUpdate, event_identity
 from app.store import deliveries, shipments
 from app.store.queries import Statements
 from app.store.records import IngestResult, QuarantinedWebhook
@@ -30,7 +30,7 @@ SQL = Statements("webhooks")
 
 @dataclass(frozen=True)
 class Arrival:
-    """One webhook's share of a commit group."""
+    """One webhook's share of a commit group; made by :func:`arrival`."""
 
     webhook_id: str
     carrier: str
@@ -38,6 +38,43 @@ class Arrival:
     now: datetime
     body: bytes | None
     """The raw body to keep; None for a replay, whose row exists."""
+    event_rows: tuple[dict[str, dict[str, Any]], ...]
+    """Per update, its distinct events' rows by identity (a payload may repeat one)."""
+
+
+def arrival(
+    webhook_id: str,
+    carrier: str,
+    updates: Sequence[ShipmentUpdate],
+    now: datetime,
+    body: bytes | None,
+    dialect: str,
+) -> Arrival:
+    """A webhook ready for its commit group: its events' identities and rows are worked out
+    here, by the request, so that the writer thread (which every webhook of the group waits
+    for) spends its time on the group's statements."""
+    received_at = stored_time(now, dialect)
+    event_rows = []
+    for update_ in updates:
+        rows: dict[str, dict[str, Any]] = {}
+        for tracked in update_.events:
+            identity = event_identity(carrier, update_.tracking_number, tracked)
+            if identity not in rows:
+                rows[identity] = {
+                    "identity": identity,
+                    "carrier": carrier,
+                    "number": update_.tracking_number,
+                    "occurred_at": stored_time(tracked.occurred_at, dialect),
+                    "status": tracked.status.value,
+                    "carrier_status": tracked.carrier_status,
+                    "description": tracked.description,
+                    "city": tracked.city,
+                    "state": tracked.state,
+                    "webhook_id": webhook_id,
+                    "received_at": received_at,
+                }
+        event_rows.append(rows)
+    return Arrival(webhook_id, carrier, updates, now, body, tuple(event_rows))
 
 
 def new_webhook_id() -> str:
@@ -61,7 +98,6 @@ class _Tally:
 def accept(conn: Connection, arrivals: list[Arrival], coalesce: timedelta) -> list[IngestResult]:
     """Store a commit group's webhooks: register, insert new events, count duplicates and
     queue a delivery for every invoice that gained events. One result per arrival."""
-    dialect = conn.dialect.name
     numbers = [
         number
         for arrival in arrivals
@@ -77,7 +113,6 @@ def accept(conn: Connection, arrivals: list[Arrival], coalesce: timedelta) -> li
     for index, arrival in enumerate(arrivals):
         tally = _Tally([], [], [])
         tallies.append(tally)
-        received_at = stored_time(arrival.now, dialect)
         for position, update_ in enumerate(arrival.updates):
             number = update_.tracking_number
             row = seen.see(number, arrival.carrier, update_.tracking_url, arrival.now)
@@ -95,29 +130,12 @@ def accept(conn: Connection, arrivals: list[Arrival], coalesce: timedelta) -> li
                 registered_anew[number] = index
             tally.invoices.append((row.order_id, row.invoice_number))
             tally.accounts.append(row.account)
-            distinct: dict[str, TrackingEvent] = {}  # a payload may repeat an event
-            for tracked in update_.events:
-                distinct.setdefault(event_identity(arrival.carrier, number, tracked), tracked)
-            identities = list(distinct)
-            for identity in identities:
-                if identity in owners:
-                    continue
-                tracked = distinct[identity]
-                owners[identity] = (index, position)
-                event_rows[identity] = {
-                    "identity": identity,
-                    "carrier": arrival.carrier,
-                    "number": number,
-                    "occurred_at": stored_time(tracked.occurred_at, dialect),
-                    "status": tracked.status.value,
-                    "carrier_status": tracked.carrier_status,
-                    "description": tracked.description,
-                    "city": tracked.city,
-                    "state": tracked.state,
-                    "webhook_id": arrival.webhook_id,
-                    "received_at": received_at,
-                }
-            tally.wanted.append(identities)
+            distinct = arrival.event_rows[position]
+            for identity, event_row in distinct.items():
+                if identity not in owners:
+                    owners[identity] = (index, position)
+                    event_rows[identity] = event_row
+            tally.wanted.append(list(distinct))
     seen.write(conn)
     shipments.add_aliases(conn, aliases)
     new = _add_events(conn, list(event_rows.values()))
@@ -234,7 +252,8 @@ def release(
     )
     if carrier is None:
         return None
-    return accept(conn, [Arrival(webhook_id, carrier, updates, now, None)], coalesce)[0]
+    replayed = arrival(webhook_id, carrier, updates, now, None, conn.dialect.name)
+    return accept(conn, [replayed], coalesce)[0]
 
 
 def keep_in_quarantine(conn: Connection, webhook_id: str, error: str) -> None:

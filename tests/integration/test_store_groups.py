@@ -16,7 +16,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
 from app.store import IngestResult, SqlStore, Store, sync_url
-from app.store.webhooks import Arrival, accept, new_webhook_id
+from app.store.webhooks import Arrival, accept, arrival, new_webhook_id
 from tests.integration.helpers import T0, event, update
 
 pytestmark = pytest.mark.anyio
@@ -56,7 +56,7 @@ def statements_sent(conn: Connection) -> Iterator[list[str]]:
                     sent.append(line)
 
 
-def arrivals(prefix: str, count: int) -> list[Arrival]:
+def arrivals(prefix: str, count: int, dialect: str) -> list[Arrival]:
     """``count`` webhooks of one shape: new events for a registered shipment, a first sight of
     another with a payload that repeats an event, and one event already stored."""
     made = []
@@ -67,7 +67,8 @@ def arrivals(prefix: str, count: int) -> list[Arrival]:
             update(f"{prefix}-NEW-{index}", event(when), event(when)),
             update(f"{prefix}-OLD-{index}", event(T0)),
         ]
-        made.append(Arrival(new_webhook_id(), "correios", updates, T0, b'{"raw": true}'))
+        body = b'{"raw": true}'
+        made.append(arrival(new_webhook_id(), "correios", updates, T0, body, dialect))
     return made
 
 
@@ -92,7 +93,7 @@ async def test_a_groups_statements_do_not_grow_with_its_size(database_url: str) 
     counts: dict[int, int] = {}
     try:
         for prefix, size in sizes.items():
-            group = arrivals(prefix, size)
+            group = arrivals(prefix, size, engine.dialect.name)
             with engine.connect() as conn, conn.begin():
                 with statements_sent(conn) as sent:
                     results = accept(conn, group, timedelta(0))
