@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from app.errors import BadRequest, InvalidJson, InvalidRequest, PayloadTooLarge
 from app.json_reader import read_json
@@ -18,21 +18,28 @@ Model = TypeVar("Model", bound=BaseModel)
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing anything over ``limit`` bytes without reading it all."""
-    declared = request.headers.get("content-length")
+    return await read_received(request.headers.get("content-length"), request.receive, limit)
+
+
+async def read_received(declared: str | None, receive: Receive, limit: int) -> bytes:
+    """The body of an ASGI request, given its ``Content-Length``: over ``limit`` bytes, 413
+    without reading it all; the client gone before its end, 400 (nothing was stored and
+    nobody is listening; the sender will retry)."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        # Nothing was stored and nobody is listening; the sender will retry.
-        raise BadRequest("the client disconnected before sending the whole body") from None
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 async def read_json_body(request: Request, limit: int) -> Any:

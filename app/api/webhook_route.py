@@ -21,10 +21,10 @@ import structlog
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from app.api.bodies import read_received
 from app.api.deps import Parts
 from app.api.errors import answer_for
 from app.api.request_log import access_fields, log_access, request_id_from
-from app.errors import BadRequest, PayloadTooLarge
 from app.ingest.intake import Accepted, log_accepted
 
 PREFIX = "/webhooks/"
@@ -98,7 +98,9 @@ async def webhook_answer(parts: Parts, carrier: str, scope: Scope, receive: Rece
         headers = {
             name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
         }
-        body = await _read_body(headers, receive, parts.settings.max_body_bytes)
+        body = await read_received(
+            headers.get("content-length"), receive, parts.settings.max_body_bytes
+        )
         query = (
             dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
             if scope["query_string"]
@@ -119,24 +121,3 @@ async def webhook_answer(parts: Parts, carrier: str, scope: Scope, receive: Rece
         "duplicates": accepted.duplicate_events,
     }
     return Answer(202, orjson.dumps(stored), accepted)
-
-
-async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> bytes:
-    """The raw body, refusing anything over ``limit`` bytes without reading it all."""
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            # Nothing was stored and nobody is listening; the sender will retry.
-            raise BadRequest("the client disconnected before sending the whole body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)

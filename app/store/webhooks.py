@@ -38,6 +38,8 @@ class Arrival:
     now: datetime
     body: bytes | None
     """The raw body to keep; None for a replay, whose row exists."""
+    received_at: Any
+    """``now`` as the database keeps it."""
     event_rows: tuple[dict[str, dict[str, Any]], ...]
     """Per update, its distinct events' rows by identity (a payload may repeat one)."""
 
@@ -74,7 +76,7 @@ def arrival(
                     "received_at": received_at,
                 }
         event_rows.append(rows)
-    return Arrival(webhook_id, carrier, updates, now, body, tuple(event_rows))
+    return Arrival(webhook_id, carrier, updates, now, body, received_at, tuple(event_rows))
 
 
 def new_webhook_id() -> str:
@@ -85,8 +87,6 @@ def new_webhook_id() -> str:
 class _Tally:
     """What one arrival's updates came to, while the group is worked out."""
 
-    wanted: list[list[str]]
-    """Per update, the identities of its distinct events."""
     invoices: list[tuple[str | None, str | None]]
     """Per update, the invoice its shipment is registered to, if any."""
     accounts: list[str | None]
@@ -111,7 +111,7 @@ def accept(conn: Connection, arrivals: list[Arrival], coalesce: timedelta) -> li
     registered_anew: dict[str, int] = {}
     tallies: list[_Tally] = []
     for index, arrival in enumerate(arrivals):
-        tally = _Tally([], [], [])
+        tally = _Tally([], [])
         tallies.append(tally)
         for position, update_ in enumerate(arrival.updates):
             number = update_.tracking_number
@@ -130,12 +130,10 @@ def accept(conn: Connection, arrivals: list[Arrival], coalesce: timedelta) -> li
                 registered_anew[number] = index
             tally.invoices.append((row.order_id, row.invoice_number))
             tally.accounts.append(row.account)
-            distinct = arrival.event_rows[position]
-            for identity, event_row in distinct.items():
+            for identity, event_row in arrival.event_rows[position].items():
                 if identity not in owners:
                     owners[identity] = (index, position)
                     event_rows[identity] = event_row
-            tally.wanted.append(list(distinct))
     seen.write(conn)
     shipments.add_aliases(conn, aliases)
     new = _add_events(conn, list(event_rows.values()))
@@ -144,7 +142,7 @@ def accept(conn: Connection, arrivals: list[Arrival], coalesce: timedelta) -> li
         for position, update_ in enumerate(arrival.updates):
             inserted = sum(
                 1
-                for identity in tally.wanted[position]
+                for identity in arrival.event_rows[position]
                 if identity in new and owners[identity] == (index, position)
             )
             tally.new_events += inserted
@@ -193,7 +191,7 @@ def _add_webhooks(conn: Connection, arrivals: list[Arrival], tallies: list[_Tall
         {
             "id": arrival.webhook_id,
             "carrier": arrival.carrier,
-            "received_at": stored_time(arrival.now, conn.dialect.name),
+            "received_at": arrival.received_at,
             "body": arrival.body,
             "new_events": tally.new_events,
             "duplicate_events": tally.duplicates,
