@@ -127,8 +127,10 @@ def _serve(args: argparse.Namespace) -> int:
     from app.api.app import begin_draining, create_app, served
     from app.api.connections import ListenError, RelayHttpProtocol, bind_listener
     from app.api.server import GracefulServer
+    from app.interpreter import share_the_interpreter
     from app.logs import configure_logging
 
+    share_the_interpreter()
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings, load_carriers(settings))
@@ -167,6 +169,7 @@ async def _run_worker(settings: Settings) -> int:
     from app.configured import log_configuration
     from app.deliver.vtex_client import VtexClient
     from app.deliver.worker import Worker
+    from app.interpreter import settle_heap
 
     coalesce = settings.vtex_coalesce_window
     async with (
@@ -175,6 +178,7 @@ async def _run_worker(settings: Settings) -> int:
     ):
         log_configuration(settings, None, worker=True)
         worker = Worker(store, VtexClient(http), settings)
+        settle_heap()
         task = asyncio.create_task(worker.run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -187,8 +191,10 @@ async def _run_worker(settings: Settings) -> int:
 
 
 def _worker(_args: argparse.Namespace) -> int:
+    from app.interpreter import share_the_interpreter
     from app.logs import configure_logging
 
+    share_the_interpreter()
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     return _run(_run_worker(settings))

@@ -6,6 +6,7 @@ the listener accepts connections, not before."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ import structlog
 import uvicorn
 
 from app.api.connections import listen_address
+from app.interpreter import settle_heap
 
 log = structlog.get_logger("relay")
 
@@ -38,6 +40,9 @@ class GracefulServer(uvicorn.Server):
                 for sock in server.sockets
             ]
             log.info("relay.ready", listening=", ".join(addresses))
+            # The lifespan has opened all that lives as long as we do. After the line is out
+            # (it leaves at the end of this turn of the loop): a collection takes a while.
+            asyncio.get_running_loop().call_soon(settle_heap)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not recorded in uvicorn's captured signals: it would re-raise SIGTERM on the way

@@ -174,14 +174,18 @@ class Intake:
         carrier = self.carrier(carrier_name)
         self.authenticate(carrier, headers, body, query)
         payload = _decode_json(body, content_type)
-        bound = log.bind(carrier=carrier.name)
         try:
             updates = self._parse(carrier, payload)
         except PayloadRejected as rejection:
             webhook_id = await self._store.quarantine_webhook(
                 carrier.name, body, rejection.detail, self._clock()
             )
-            bound.warning("webhook.quarantined", webhook_id=webhook_id, reason=rejection.detail)
+            log.warning(
+                "webhook.quarantined",
+                carrier=carrier.name,
+                webhook_id=webhook_id,
+                reason=rejection.detail,
+            )
             raise Unprocessable(
                 f"{carrier.name} payload could not be read: {rejection.detail}",
                 webhook_id=webhook_id,
