@@ -8,23 +8,21 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from app.settings import Settings
+from app.settings import Settings, VtexNotConfigured
 from app.startup import (
-    database_cause,
-    database_setting,
-    missing_database,
     setting_problem,
     unparsable_setting,
 )
 from app.store import MAX_ROW_ID, SCHEMA_VERSION
+from app.wiring import DatabaseUnusable, opened_delivery, opened_store, vtex_http_client
 
 if TYPE_CHECKING:
     from app.ingest.carriers import Carrier
@@ -65,40 +63,6 @@ def load_carriers(settings: Settings) -> dict[str, Carrier]:
         _print_invalid(error.problems)
 
 
-class DatabaseUnusable(Exception):
-    """The database cannot be opened or reached; the message is the line an operator reads."""
-
-
-@contextlib.asynccontextmanager
-async def _opened_store(
-    settings: Settings, *, existing: bool = False, coalesce: timedelta = timedelta(0)
-) -> AsyncIterator[Store]:
-    """The store, migrated. A database that cannot be opened or reached raises
-    :class:`DatabaseUnusable`; ``existing``: a SQLite file must already be there (commands
-    that read what a relay wrote create nothing, least of all an empty ./relay.db)."""
-    from app.store import SchemaTooNew, SqlStore, StoreUnavailable
-
-    setting = database_setting(settings)
-    missing = missing_database(settings) if existing else None
-    if missing is not None:
-        raise DatabaseUnusable(missing)
-    try:
-        store = SqlStore.open(settings.database_url, coalesce)
-    except OSError as error:  # the SQLite file's directory cannot be made
-        reason = f"cannot create the directory {error.filename} ({error.strerror})"
-        if isinstance(error, FileExistsError):
-            reason = f"{error.filename} is a file, not a directory"
-        raise DatabaseUnusable(f"cannot open the database ({setting}): {reason}") from None
-    try:
-        await store.migrate()
-        yield store
-    except (StoreUnavailable, SchemaTooNew) as error:
-        message = f"cannot open the database ({setting}): {database_cause(error)}"
-        raise DatabaseUnusable(message) from None
-    finally:
-        await store.close()
-
-
 def _run(main: Coroutine[Any, Any, int]) -> int:
     """``asyncio.run(main)``; a database that cannot be used is one line on stderr, exit 1."""
     try:
@@ -114,7 +78,7 @@ def _database_or_exit(settings: Settings) -> None:
     instead of uvicorn's lifespan traceback; the lifespan opens the store again."""
 
     async def check() -> int:
-        async with _opened_store(settings):
+        async with opened_store(settings):
             return 0
 
     if _run(check()):
@@ -165,19 +129,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _run_worker(settings: Settings) -> int:
-    from app.api.app import vtex_http_client
     from app.configured import log_configuration
-    from app.deliver.vtex_client import VtexClient
     from app.deliver.worker import Worker
     from app.interpreter import settle_heap
 
-    coalesce = settings.vtex_coalesce_window
-    async with (
-        _opened_store(settings, coalesce=coalesce) as store,
-        vtex_http_client(settings) as http,
-    ):
+    async with opened_delivery(settings) as delivery:
         log_configuration(settings, None, worker=True)
-        worker = Worker(store, VtexClient(http), settings)
+        worker = Worker(delivery)
         settle_heap()
         task = asyncio.create_task(worker.run())
         stop = asyncio.Event()
@@ -204,7 +162,7 @@ def _migrate(_args: argparse.Namespace) -> int:
     settings = load_settings()
 
     async def run() -> int:
-        async with _opened_store(settings) as store:
+        async with opened_store(settings) as store:
             print(f"relay: schema version {SCHEMA_VERSION} at {store.describe()}")
             return 0
 
@@ -219,7 +177,7 @@ def _deliveries(args: argparse.Namespace) -> int:
     settings = load_settings()
 
     async def run() -> int:
-        async with _opened_store(settings, existing=True) as store:
+        async with opened_store(settings, existing=True) as store:
             if args.retry is None:
                 views = await store.list_deliveries(args.state, args.limit)
                 print(json.dumps([delivery_json(v) for v in views], indent=2, ensure_ascii=False))
@@ -253,7 +211,7 @@ def _quarantine(args: argparse.Namespace) -> int:
     carriers = load_carriers(settings)
 
     async def run() -> int:
-        async with _opened_store(settings, existing=True) as store:
+        async with opened_store(settings, existing=True) as store:
             if args.action == "list":
                 held = await store.quarantined(args.carrier)
                 print(json.dumps([quarantined_json(w) for w in held], indent=2))
@@ -347,7 +305,6 @@ def _check(args: argparse.Namespace) -> int:
 
 def _vtex(args: argparse.Namespace) -> int:
     """``relay vtex subscribe --url URL``: configure VTEX's orders hook for invoiced orders."""
-    from app.api.app import vtex_http_client
     from app.deliver.orders import subscribe_orders_hook
     from app.deliver.vtex_client import VtexClient
 
@@ -356,9 +313,10 @@ def _vtex(args: argparse.Namespace) -> int:
         print("relay vtex subscribe: set RELAY_VTEX_HOOK_SECRET first", file=sys.stderr)
         return EXIT_USAGE
     secret = settings.vtex_hook_secret.get_secret_value()
-    target = settings.vtex_target(args.account)
-    if isinstance(target, str):
-        print(f"relay vtex subscribe: {target}", file=sys.stderr)
+    try:
+        target = settings.vtex_target(args.account)
+    except VtexNotConfigured as missing:
+        print(f"relay vtex subscribe: {missing}", file=sys.stderr)
         return EXIT_USAGE
 
     async def run() -> int:
@@ -376,8 +334,6 @@ def _vtex(args: argparse.Namespace) -> int:
 
 def _reconcile(_args: argparse.Namespace) -> int:
     """``relay reconcile``: re-send invoices whose VTEX tracking lacks what the relay holds."""
-    from app.api.app import vtex_http_client
-    from app.deliver.vtex_client import VtexClient
     from app.deliver.worker import Worker
     from app.logs import configure_logging
 
@@ -385,11 +341,8 @@ def _reconcile(_args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
 
     async def run() -> int:
-        async with (
-            _opened_store(settings, existing=True) as store,
-            vtex_http_client(settings) as http,
-        ):
-            worker = Worker(store, VtexClient(http), settings)
+        async with opened_delivery(settings, existing=True) as delivery:
+            worker = Worker(delivery)  # its drain sends what the reconciliation queued
             report = await worker.reconciler.reconcile()
             if report.resent:
                 await worker.drain()  # send what was queued (and anything else due now)

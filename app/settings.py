@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -88,6 +89,19 @@ OptionalDuration = Annotated[timedelta | None, BeforeValidator(parse_optional_du
 
 
 REFERENCE_GROUPS = frozenset({"order_id", "invoice_number"})
+
+
+@dataclass(frozen=True)
+class VtexTarget:
+    """Where an account's VTEX API answers, and the key it takes."""
+
+    base_url: str
+    app_key: str = field(repr=False)
+    app_token: str = field(repr=False)
+
+
+class VtexNotConfigured(Exception):
+    """An account has no VTEX host or no key; the message says what to set."""
 
 
 class CarrierSettings(BaseModel):
@@ -277,12 +291,14 @@ class Settings(BaseSettings):
             return self.vtex_app_key.get_secret_value(), self.vtex_app_token.get_secret_value()
         return None
 
-    def vtex_target(self, account: str | None) -> tuple[str, tuple[str, str]] | str:
-        """(base URL, credentials) of an account's VTEX API, or why there are none."""
+    def vtex_target(self, account: str | None) -> VtexTarget:
+        """An account's VTEX API; raises :class:`VtexNotConfigured` saying what is missing."""
         host = self.vtex_host(account)
         if host is None:
-            return "no VTEX host: set RELAY_VTEX_ACCOUNT or RELAY_VTEX_BASE_URL"
+            raise VtexNotConfigured("no VTEX host: set RELAY_VTEX_ACCOUNT or RELAY_VTEX_BASE_URL")
         credentials = self.vtex_credentials(account)
         if credentials is None:
-            return "no VTEX credentials: set RELAY_VTEX_APP_KEY and RELAY_VTEX_APP_TOKEN"
-        return host, credentials
+            raise VtexNotConfigured(
+                "no VTEX credentials: set RELAY_VTEX_APP_KEY and RELAY_VTEX_APP_TOKEN"
+            )
+        return VtexTarget(host, *credentials)

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-import httpx
 import structlog
 from fastapi import FastAPI
 
@@ -17,25 +16,14 @@ from app.api.openapi import relay_openapi
 from app.api.request_log import RequestLogMiddleware
 from app.api.webhook_route import WebhookRoute
 from app.configured import log_configuration
-from app.deliver.vtex_client import VtexClient
 from app.deliver.worker import Worker
 from app.ingest.carriers import Carrier, configured_carriers
 from app.ingest.intake import Intake
 from app.metrics import RelayMetrics
 from app.settings import Settings
-from app.store import SqlStore
+from app.wiring import opened_delivery
 
 log = structlog.get_logger("relay")
-
-
-def vtex_http_client(settings: Settings) -> httpx.AsyncClient:
-    """One pooled client for every VTEX call; in-flight requests stay modest on purpose."""
-    limit = settings.vtex_max_concurrency
-    return httpx.AsyncClient(
-        timeout=settings.vtex_timeout.total_seconds(),
-        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-        headers={"User-Agent": "tracking-relay/0.1"},
-    )
 
 
 def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None) -> FastAPI:
@@ -50,14 +38,9 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log_configuration(settings, accepted, worker=settings.worker)
-        store = SqlStore.open(settings.database_url, settings.vtex_coalesce_window)
-        await store.migrate()
-        async with vtex_http_client(settings) as http:
-            worker = (
-                Worker(store, VtexClient(http), settings, metrics=metrics)
-                if settings.worker
-                else None
-            )
+        async with opened_delivery(settings, metrics=metrics) as delivery:
+            store = delivery.store
+            worker = Worker(delivery) if settings.worker else None
             intake = Intake(
                 store, settings, accepted, on_queued=worker.wake if worker else lambda: None
             )
@@ -74,7 +57,6 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
                 if worker is not None and parts.worker_task is not None:
                     await worker.stop(grace=settings.vtex_timeout.total_seconds())
                     await parts.worker_task
-        await store.close()
 
     app = FastAPI(
         title="Tracking relay",

@@ -3,10 +3,9 @@ what VTEX holds with what the relay sent (SPEC §2 "Reconciliation", §4 orders 
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -20,8 +19,9 @@ from app.deliver.vtex_order import (
     registrable_packages,
     what_vtex_lacks,
 )
-from app.settings import Settings
-from app.store import OrderNotification, Store, StoreUnavailable
+from app.settings import VtexNotConfigured, VtexTarget
+from app.store import OrderNotification, StoreUnavailable
+from app.wiring import DeliveryParts
 
 log = structlog.get_logger("relay.orders")
 
@@ -34,19 +34,12 @@ class OrderRegistrar:
     """Works off the orders hook's notifications: Get order, then every package with a
     tracking number is registered (trackingNumber → orderId, invoiceNumber, account)."""
 
-    def __init__(
-        self,
-        store: Store,
-        client: VtexClient,
-        settings: Settings,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        rng: random.Random | None = None,
-    ) -> None:
-        self._store = store
-        self._client = client
-        self._settings = settings
-        self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+    def __init__(self, parts: DeliveryParts) -> None:
+        self._store = parts.store
+        self._client = parts.client
+        self._settings = parts.settings
+        self._clock = parts.clock
+        self._rng = parts.rng
 
     async def work_due(self) -> int:
         """Process the notifications due now (one batch); how many were taken."""
@@ -59,11 +52,12 @@ class OrderRegistrar:
 
     async def _register_packages(self, notification: OrderNotification) -> None:
         bound = log.bind(orderId=notification.order_id, account=notification.account)
-        target = self._settings.vtex_target(notification.account)
-        if isinstance(target, str):
-            await self._retry(notification, None, target, bound)
+        try:
+            target = self._settings.vtex_target(notification.account)
+        except VtexNotConfigured as missing:
+            await self._retry(notification, None, str(missing), bound)
             return
-        answer = await self._client.get_order(*target, notification.order_id)
+        answer = await self._client.get_order(target, notification.order_id)
         if not answer.ok:
             await self._retry(notification, answer.status_code, answer.error or "failed", bound)
             return
@@ -134,28 +128,23 @@ class Reconciler:
     """Compares VTEX's ``courierStatus`` of active invoices with what the relay holds and
     queues a delivery of the whole tracking where VTEX lacks events or the delivery."""
 
-    def __init__(
-        self,
-        store: Store,
-        client: VtexClient,
-        settings: Settings,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._store = store
-        self._client = client
-        self._settings = settings
-        self._clock = clock
+    def __init__(self, parts: DeliveryParts) -> None:
+        self._store = parts.store
+        self._client = parts.client
+        self._settings = parts.settings
+        self._clock = parts.clock
 
     async def reconcile(self) -> ReconcileReport:
         checked = resent = unreadable = 0
         for invoice in await self._store.active_invoices(self._clock() - ACTIVE_FOR):
             bound = log.bind(orderId=invoice.order_id, invoiceNumber=invoice.invoice_number)
-            target = self._settings.vtex_target(invoice.account)
-            if isinstance(target, str):
-                bound.warning("reconcile.skipped", reason=target)
+            try:
+                target = self._settings.vtex_target(invoice.account)
+            except VtexNotConfigured as missing:
+                bound.warning("reconcile.skipped", reason=str(missing))
                 unreadable += 1
                 continue
-            answer = await self._client.get_order(*target, invoice.order_id)
+            answer = await self._client.get_order(target, invoice.order_id)
             try:
                 if not answer.ok:
                     raise NotAnOrder(f"Get order: {answer.error or 'failed'}")
@@ -235,16 +224,16 @@ class SubscribeResult:
 
 
 async def subscribe_orders_hook(
-    client: VtexClient, target: tuple[str, tuple[str, str]], url: str, secret: str
+    client: VtexClient, target: VtexTarget, url: str, secret: str
 ) -> SubscribeResult:
     """Configure VTEX's orders hook (idempotent); raises ``RuntimeError`` saying why not."""
     desired = desired_hook_config(url, secret)
-    current = await client.call("GET", *target, HOOK_CONFIG_PATH)
+    current = await client.call("GET", target, HOOK_CONFIG_PATH)
     if current.status_code == 200 and hook_matches(current.json, desired):
         return SubscribeResult(False, f"already configured: invoiced orders → {url}")
-    posted = await client.call("POST", *target, HOOK_CONFIG_PATH, desired)
+    posted = await client.call("POST", target, HOOK_CONFIG_PATH, desired)
     if posted.status_code is None:
-        raise RuntimeError(f"could not reach VTEX at {target[0]}: {posted.error}")
+        raise RuntimeError(f"could not reach VTEX at {target.base_url}: {posted.error}")
     if not posted.ok:
         detail = (posted.body or posted.error or "")[:300].replace(secret, "<secret>")
         raise RuntimeError(

@@ -14,6 +14,7 @@ import httpx
 
 from app.errors import InvalidJson
 from app.json_reader import read_json
+from app.settings import VtexTarget
 
 RETRY_AFTER_CAP = timedelta(days=1)
 
@@ -66,55 +67,37 @@ class VtexClient:
         self._http = http
 
     async def put_tracking(
-        self,
-        base_url: str,
-        credentials: tuple[str, str],
-        order_id: str,
-        invoice_number: str,
-        body: dict[str, Any],
+        self, target: VtexTarget, order_id: str, invoice_number: str, body: dict[str, Any]
     ) -> VtexAnswer:
-        return await self.call(
-            "PUT", base_url, credentials, tracking_path(order_id, invoice_number), body
-        )
+        return await self.call("PUT", target, tracking_path(order_id, invoice_number), body)
 
-    async def get_order(
-        self, base_url: str, credentials: tuple[str, str], order_id: str
-    ) -> VtexAnswer:
+    async def get_order(self, target: VtexTarget, order_id: str) -> VtexAnswer:
         """Get order: ``GET /api/oms/pvt/orders/{orderId}``."""
-        return await self.call("GET", base_url, credentials, order_path(order_id))
+        return await self.call("GET", target, order_path(order_id))
 
     async def patch_invoice(
-        self,
-        base_url: str,
-        credentials: tuple[str, str],
-        order_id: str,
-        invoice_number: str,
-        body: dict[str, Any],
+        self, target: VtexTarget, order_id: str, invoice_number: str, body: dict[str, Any]
     ) -> VtexAnswer:
         """Update order's partial invoice: ``PATCH .../orders/{orderId}/invoice/{n}``."""
         path = f"{order_path(order_id)}/invoice/{quote(invoice_number, safe='')}"
-        return await self.call("PATCH", base_url, credentials, path, body)
+        return await self.call("PATCH", target, path, body)
 
     async def call(
-        self,
-        method: str,
-        base_url: str,
-        credentials: tuple[str, str],
-        path: str,
-        body: dict[str, Any] | None = None,
+        self, method: str, target: VtexTarget, path: str, body: dict[str, Any] | None = None
     ) -> VtexAnswer:
         """One request with the VTEX headers; failures are reported, never raised."""
-        app_key, app_token = credentials
         started = time.perf_counter()
         headers = {
-            "X-VTEX-API-AppKey": app_key,
-            "X-VTEX-API-AppToken": app_token,
+            "X-VTEX-API-AppKey": target.app_key,
+            "X-VTEX-API-AppToken": target.app_token,
             "Accept": "application/json",
         }
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = await self._http.request(method, base_url + path, json=body, headers=headers)
+            response = await self._http.request(
+                method, target.base_url + path, json=body, headers=headers
+            )
         except (httpx.LocalProtocolError, UnicodeEncodeError):
             # Their messages quote the offending header value: the credentials.
             return _no_answer(started, "the VTEX credentials are not valid HTTP header values")

@@ -9,46 +9,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
 from app.deliver.orders import OrderRegistrar, Reconciler, reconcile_safely
-from app.deliver.retry import Verdict, decide, not_attempted
+from app.deliver.plan import (
+    AttemptContext,
+    CheckPassed,
+    CheckStopped,
+    NeedsTrackingNumber,
+    NotAnOrderAnswer,
+    Postpone,
+    Send,
+    Skip,
+    attempt_outcome,
+    check_order,
+    check_patched,
+    plan_attempt,
+    skipped_outcome,
+)
+from app.deliver.retry import Verdict
 from app.deliver.vtex_body import build_tracking_body
-from app.deliver.vtex_client import VtexAnswer, VtexClient
-from app.deliver.vtex_order import NotAnOrder, package_of_invoice, tracking_number_patch
-from app.metrics import RelayMetrics
-from app.settings import Settings
-from app.store import AttemptRecord, DeliveryJob, Store, StoreUnavailable
+from app.deliver.vtex_order import tracking_number_patch
+from app.settings import VtexNotConfigured, VtexTarget
+from app.store import AttemptRecord, DeliveryJob, StoreUnavailable
+from app.wiring import DeliveryParts
 
 log = structlog.get_logger("relay.deliver")
 
 PREFETCH = 2
 RECORD_RETRY_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)
-_STATE_OF = {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retrying", Verdict.DEAD: "dead"}
-
-
-def delivery_outcome(verdict: Verdict, status_code: int | None, *, attempted: bool) -> str:
-    """The ``outcome`` label of a delivery attempt for ``relay_deliveries_total``.
-
-    401/403 are VTEX refusing the key (an operator's problem, alerted on apart), and an
-    attempt the relay could not make (no VTEX host or credentials) is ``not_configured``.
-    """
-    if not attempted:
-        return "not_configured"
-    if verdict is not Verdict.DEAD and status_code in (401, 403):
-        return "credentials_refused"
-    return _STATE_OF[verdict]
-
-
-def _step_failed(answer: VtexAnswer, step: str) -> VtexAnswer:
-    """A failed call before the PUT, its error naming the step (it is stored and logged)."""
-    return replace(answer, error=f"{step}: {answer.error or 'failed'}")
 
 
 class RateLimiter:
@@ -71,21 +64,14 @@ class RateLimiter:
 class Worker:
     """Runs until :meth:`stop`; :meth:`drain` empties what is due now and returns (tests)."""
 
-    def __init__(
-        self,
-        store: Store,
-        client: VtexClient,
-        settings: Settings,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        rng: random.Random | None = None,
-        metrics: RelayMetrics | None = None,
-    ) -> None:
-        self._store = store
-        self._metrics = metrics or RelayMetrics()
-        self._client = client
+    def __init__(self, parts: DeliveryParts) -> None:
+        settings = parts.settings
+        self._store = parts.store
+        self._metrics = parts.metrics
+        self._client = parts.client
         self._settings = settings
-        self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._clock = parts.clock
+        self._rng = parts.rng
         self._rate = RateLimiter(settings.vtex_rate_limit)
         self._sending = asyncio.Semaphore(settings.vtex_max_concurrency)
         self._wake = asyncio.Event()
@@ -98,8 +84,8 @@ class Worker:
         self._renewed = time.monotonic()
         self._paused: dict[str, datetime] = {}
         self.heartbeat = time.monotonic()
-        self.orders = OrderRegistrar(store, client, settings, clock, self._rng)
-        self.reconciler = Reconciler(store, client, settings, clock)
+        self.orders = OrderRegistrar(parts)
+        self.reconciler = Reconciler(parts)
         self._orders_wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -234,6 +220,8 @@ class Worker:
             await self._deliver_now(job)
 
     async def _deliver_now(self, job: DeliveryJob) -> None:
+        """One attempt: the plan's VTEX calls, then what :func:`attempt_outcome` says to
+        record, count and log."""
         bound = log.bind(
             carrier=",".join(job.carriers) or None,
             orderId=job.order_id,
@@ -244,52 +232,55 @@ class Worker:
             attempt=job.attempt_count + 1,
         )
         account = job.account or ""
-        target = self._settings.vtex_target(job.account)
-        if not isinstance(target, str):
+        target: VtexTarget | None = None
+        unconfigured: str | None = None
+        try:
+            target = self._settings.vtex_target(job.account)
+        except VtexNotConfigured as missing:
+            unconfigured = str(missing)
+        else:
             await self._rate.acquire()
             if await self._postponed_by_pause(job, account, bound):
                 return
         # Read after the rate limiter's wait: the body carries what arrived meanwhile.
         history = await self._store.invoice_history(job.order_id, job.invoice_number)
         body = build_tracking_body(
-            history.events,
-            self._settings.vtex_timezone,
-            self._settings.vtex_event_date_format,
+            history.events, self._settings.vtex_timezone, self._settings.vtex_event_date_format
+        )
+        plan = plan_attempt(
+            body=body,
+            unconfigured=unconfigured,
+            paused_until=None,  # looked at above, before the history was read
+            invoice_checked=history.checked,
+            now=self._clock(),
         )
         started_at = self._clock()
-        if not history.events or isinstance(target, str):
-            reason = "the invoice has no events any more" if not history.events else str(target)
-            answer = VtexAnswer(None, None, None, None, 0.0, reason)
-            decision = not_attempted(reason, started_at, nothing_to_send=not history.events)
-            sent = None
-            patched = None
-        else:
-            # Before the invoice's first PUT, its VTEX package must carry a tracking number.
-            checked = None if history.checked else await self._check_invoice(job, target)
-            refused = checked if isinstance(checked, VtexAnswer) else None
-            patched = checked if isinstance(checked, bool) else None
-            # The check took VTEX calls: a 429 may have paused the account meanwhile.
-            if not history.checked and await self._postponed_by_pause(job, account, bound):
-                return
-            sent = body if refused is None else None
-            answer = refused or await self._client.put_tracking(
-                *target, job.order_id, job.invoice_number, body
-            )
-            decision = decide(
-                attempt=job.attempt_count + 1,
-                status_code=answer.status_code,
-                retry_after=answer.retry_after,
-                queued_at=job.queued_at,
-                now=self._clock(),
-                max_age=self._settings.max_delivery_age,
-                rng=self._rng,
-            )
+        match plan:
+            case Postpone():
+                return  # not planned here: the pause was looked at before the history
+            case Skip():
+                outcome = skipped_outcome(plan, started_at)
+            case Send():
+                assert target is not None, "a plan sends only where VTEX is configured"
+                check = await self._check_invoice(job, target) if plan.check_first else None
+                # The check took VTEX calls: a 429 may have paused the account meanwhile.
+                if check is not None and await self._postponed_by_pause(job, account, bound):
+                    return
+                put = None
+                if not isinstance(check, CheckStopped):
+                    put = await self._client.put_tracking(
+                        target, job.order_id, job.invoice_number, plan.body
+                    )
+                context = AttemptContext(
+                    job.attempt_count + 1, job.queued_at, self._settings.max_delivery_age
+                )
+                outcome = attempt_outcome(plan, check, put, context, self._clock(), self._rng)
         now = self._clock()
-        pause = decision.next_attempt_at if answer.status_code == 429 else None
-        if pause is not None:
+        if outcome.pause_account_until is not None:
             # A 429 is about the account's key: hold every delivery to it, not just this one.
+            pause = outcome.pause_account_until
             self._paused[account] = max(self._paused.get(account, pause), pause)
-        receipt = answer.json if isinstance(answer.json, dict) else None
+        answer = outcome.answer
         await self._record(
             job,
             lambda: self._store.record_attempt(
@@ -301,27 +292,26 @@ class Worker:
                     response_body=answer.body,
                     error=answer.error,
                 ),
-                state=_STATE_OF[decision.verdict],
-                next_attempt_at=decision.next_attempt_at,
-                body=sent,
+                state=outcome.state,
+                next_attempt_at=outcome.decision.next_attempt_at,
+                body=outcome.sent,
                 covered_event_ids=history.event_ids,
-                receipt=receipt if decision.verdict is Verdict.DELIVERED else None,
+                receipt=outcome.receipt,
                 now=now,
-                pause_account_until=pause,
-                invoice_checked=patched,
+                pause_account_until=outcome.pause_account_until,
+                invoice_checked=outcome.invoice_checked,
             ),
         )
         latency = (now - job.queued_at).total_seconds()
-        if history.events:  # an invoice with nothing to send is not an attempt
+        verdict = outcome.decision.verdict
+        if outcome.metric_outcome is not None:
             self._metrics.delivery_attempted(
-                delivery_outcome(
-                    decision.verdict, answer.status_code, attempted=not isinstance(target, str)
-                ),
+                outcome.metric_outcome,
                 answer.status_code,
-                latency if decision.verdict is Verdict.DELIVERED else None,
+                latency if verdict is Verdict.DELIVERED else None,
             )
-        if decision.verdict is Verdict.DELIVERED:
-            receipt = receipt or {}
+        if verdict is Verdict.DELIVERED:
+            receipt = outcome.receipt or {}
             bound.info(
                 "delivery.delivered",
                 receipt=receipt.get("receipt"),
@@ -332,22 +322,21 @@ class Worker:
                 duration_ms=round(answer.duration_ms, 1),
                 latency_ms=round(latency * 1000, 1),
             )
-        elif decision.verdict is Verdict.RETRY:
+        elif verdict is Verdict.RETRY:
+            next_at = outcome.decision.next_attempt_at
             bound.warning(
                 "delivery.retrying",
                 status_code=answer.status_code,
                 error=answer.error,
-                reason=decision.reason,
-                next_attempt_at=decision.next_attempt_at.isoformat()
-                if decision.next_attempt_at
-                else None,
+                reason=outcome.decision.reason,
+                next_attempt_at=next_at.isoformat() if next_at else None,
             )
         else:
             bound.error(
                 "delivery.dead",
                 status_code=answer.status_code,
                 error=answer.error,
-                reason=decision.reason,
+                reason=outcome.decision.reason,
             )
 
     async def _postponed_by_pause(
@@ -362,35 +351,24 @@ class Worker:
         return True
 
     async def _check_invoice(
-        self, job: DeliveryJob, target: tuple[str, tuple[str, str]]
-    ) -> VtexAnswer | bool:
+        self, job: DeliveryJob, target: VtexTarget
+    ) -> CheckPassed | CheckStopped:
         """SPEC §2, before an invoice's first PUT: read the order; give the invoice's package
-        its tracking number with the partial-invoice PATCH when it lacks one.
-
-        Returns whether the relay patched it when the PUT may go (the attempt's record marks
-        the invoice checked), else the answer of the step that stopped it (an order or
-        invoice that does not exist yet answers 404: the slow lane).
-        """
-        host, credentials = target
-        bound = log.bind(orderId=job.order_id, invoiceNumber=job.invoice_number)
-        got = await self._client.get_order(host, credentials, job.order_id)
-        if not got.ok:
-            return _step_failed(got, "Get order")
-        try:
-            package = package_of_invoice(got.json, job.invoice_number)
-        except NotAnOrder:
-            # Not VTEX's order shape (a proxy or a stand-in answering anything): nothing to
-            # check against, so the PUT goes as it did before this check existed.
-            bound.warning("invoice.check_skipped", reason="Get order answer is not an order")
-            return False
-        if package is None:
-            return replace(
-                got,
-                status_code=404,
-                error=f"Get order: the order has no invoice {job.invoice_number} yet",
-            )
-        if package.tracking_number:
-            return False
+        its tracking number with the partial-invoice PATCH when it lacks one."""
+        got = await self._client.get_order(target, job.order_id)
+        match check_order(got, job.invoice_number):
+            case NotAnOrderAnswer():
+                log.warning(
+                    "invoice.check_skipped",
+                    orderId=job.order_id,
+                    invoiceNumber=job.invoice_number,
+                    reason="Get order answer is not an order",
+                )
+                return CheckPassed(patched=False)
+            case CheckPassed() | CheckStopped() as settled:
+                return settled
+            case NeedsTrackingNumber(package):
+                pass
         shipments = await self._store.invoice_shipments(job.order_id, job.invoice_number)
         chosen = shipments[0] if shipments else None
         number = chosen.tracking_number if chosen else job.tracking_numbers[0]
@@ -399,13 +377,17 @@ class Worker:
             chosen.tracking_url if chosen else None,
             package.courier or (chosen.carrier if chosen else None),
         )
-        patched = await self._client.patch_invoice(
-            host, credentials, job.order_id, job.invoice_number, patch
-        )
-        if not patched.ok:
-            return _step_failed(patched, "partial invoice PATCH")
-        bound.info("invoice.tracking_number_set", tracking_number=number, **patch)
-        return True
+        answer = await self._client.patch_invoice(target, job.order_id, job.invoice_number, patch)
+        patched = check_patched(answer)
+        if isinstance(patched, CheckPassed):
+            log.info(
+                "invoice.tracking_number_set",
+                orderId=job.order_id,
+                invoiceNumber=job.invoice_number,
+                tracking_number=number,
+                **patch,
+            )
+        return patched
 
     async def _record(self, job: DeliveryJob, record: Callable[[], Awaitable[None]]) -> None:
         """Store the attempt, riding out a short database outage: the PUT happened, and

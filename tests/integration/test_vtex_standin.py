@@ -26,6 +26,7 @@ from app.deliver.vtex_order import package_of_invoice, what_vtex_lacks
 from app.deliver.worker import Worker
 from app.settings import Settings
 from app.store import Store
+from app.wiring import DeliveryParts
 from tests.integration.helpers import BRT, event, update
 from tests.support.vtex_standin import order_option
 
@@ -244,11 +245,13 @@ async def test_the_walk_through_patches_puts_and_reconciles_nothing_missing(
         "generic", b"{}", [update(WALK_TRACKING, event(when, "Objeto em trânsito"))], now
     )
     worker = Worker(
-        store,
-        VtexClient(http),
-        settings,
-        clock=lambda: now + timedelta(minutes=1),
-        rng=random.Random(7),
+        DeliveryParts(
+            store,
+            VtexClient(http),
+            settings,
+            clock=lambda: now + timedelta(minutes=1),
+            rng=random.Random(7),
+        )
     )
 
     await worker.drain()
@@ -264,7 +267,7 @@ async def test_the_walk_through_patches_puts_and_reconciles_nothing_missing(
     assert package.tracking_number == WALK_TRACKING
     assert [d["description"] for d in package.courier_status["data"]] == ["Objeto em trânsito"]
 
-    report = await Worker(store, VtexClient(http), settings).reconciler.reconcile()
+    report = await Worker(DeliveryParts(store, VtexClient(http), settings)).reconciler.reconcile()
     assert (report.checked, report.resent, report.unreadable) == (1, 0, 0)
 
     # What it printed is each answer as it was sent: first no tracking number, at last the

@@ -18,6 +18,7 @@ from app.deliver.worker import Worker
 from app.normalize.model import Status
 from app.settings import Settings
 from app.store import DeliveryView, Store
+from app.wiring import DeliveryParts
 from tests.integration.helpers import BRT, T0, event, update
 from tests.support.vtex_standin import Answer, Recorded, VtexStandIn, receipt_for
 
@@ -77,7 +78,9 @@ def settings_for(database_url: str, vtex: VtexStandIn) -> Callable[..., Settings
 
 
 def worker_for(store: Store, http: httpx.AsyncClient, settings: Settings, clock: Clock) -> Worker:
-    return Worker(store, VtexClient(http), settings, clock=clock, rng=random.Random(7))
+    return Worker(
+        DeliveryParts(store, VtexClient(http), settings, clock=clock, rng=random.Random(7))
+    )
 
 
 def answers(*sequence: Answer) -> Callable[[Recorded], Answer]:

@@ -6,8 +6,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.api.request_log import request_id_from
+from app.deliver.plan import delivery_outcome
 from app.deliver.retry import Verdict
-from app.deliver.worker import delivery_outcome
 from app.errors import (
     BadRequest,
     NotFound,
@@ -41,21 +41,20 @@ def test_each_webhook_answer_has_its_outcome_label(error: Exception | None, outc
 
 
 @pytest.mark.parametrize(
-    ("verdict", "status_code", "attempted", "outcome"),
+    ("verdict", "status_code", "outcome"),
     [
-        (Verdict.DELIVERED, 200, True, "delivered"),
-        (Verdict.RETRY, 503, True, "retrying"),
-        (Verdict.RETRY, None, True, "retrying"),
-        (Verdict.RETRY, 401, True, "credentials_refused"),
-        (Verdict.RETRY, 403, True, "credentials_refused"),
-        (Verdict.DEAD, 404, True, "dead"),
-        (Verdict.RETRY, None, False, "not_configured"),
+        (Verdict.DELIVERED, 200, "delivered"),
+        (Verdict.RETRY, 503, "retrying"),
+        (Verdict.RETRY, None, "retrying"),
+        (Verdict.RETRY, 401, "credentials_refused"),
+        (Verdict.RETRY, 403, "credentials_refused"),
+        (Verdict.DEAD, 404, "dead"),
     ],
 )
 def test_each_delivery_attempt_has_its_outcome_label(
-    verdict: Verdict, status_code: int | None, attempted: bool, outcome: str
+    verdict: Verdict, status_code: int | None, outcome: str
 ) -> None:
-    assert delivery_outcome(verdict, status_code, attempted=attempted) == outcome
+    assert delivery_outcome(verdict, status_code) == outcome
 
 
 def test_an_unknown_carrier_name_never_becomes_a_label_value() -> None:

@@ -12,13 +12,14 @@ import pytest
 import respx
 
 from app.deliver.vtex_client import VtexAnswer, VtexClient, parse_retry_after, tracking_path
+from app.settings import VtexTarget
 
 pytestmark = pytest.mark.anyio
 
 HOST = "https://teststore.vtexcommercestable.com.br"
 APP_KEY = "vtexappkey-teststore-ABCDEF"
 APP_TOKEN = "app-token-SECRET-0123456789"
-CREDENTIALS = (APP_KEY, APP_TOKEN)
+TARGET = VtexTarget(HOST, APP_KEY, APP_TOKEN)
 BODY = {
     "isDelivered": False,
     "deliveredDate": None,
@@ -58,7 +59,7 @@ async def client() -> AsyncIterator[VtexClient]:
 async def put(
     client: VtexClient, order_id: str = "1172452900788-01", invoice: str = "000030711"
 ) -> VtexAnswer:
-    return await client.put_tracking(HOST, CREDENTIALS, order_id, invoice, BODY)
+    return await client.put_tracking(TARGET, order_id, invoice, BODY)
 
 
 async def test_put_sends_headers_json_body_and_path(
@@ -217,7 +218,7 @@ async def test_a_refused_connection_is_reported_without_the_token() -> None:
     # The port was free a moment ago and nothing listens on it now: a real refusal.
     async with httpx.AsyncClient() as http:
         answer = await VtexClient(http).put_tracking(
-            f"http://127.0.0.1:{port}", CREDENTIALS, "O", "I", BODY
+            VtexTarget(f"http://127.0.0.1:{port}", APP_KEY, APP_TOKEN), "O", "I", BODY
         )
 
     assert answer.status_code is None
@@ -235,7 +236,7 @@ async def test_a_header_invalid_token_is_not_echoed_in_the_error(
         side_effect=httpx.LocalProtocolError(f"Illegal header value {token.encode()!r}")
     )
 
-    answer = await client.put_tracking(HOST, (APP_KEY, token), "O", "I", BODY)
+    answer = await client.put_tracking(VtexTarget(HOST, APP_KEY, token), "O", "I", BODY)
 
     assert answer.status_code is None
     assert "SECRET" not in (answer.error or "")
@@ -246,7 +247,7 @@ async def test_a_non_ascii_token_is_reported_not_raised(
 ) -> None:
     vtex.route(method="PUT").respond(200, json=RECEIPT)
 
-    answer = await client.put_tracking(HOST, (APP_KEY, "tøken-SECRET"), "O", "I", BODY)
+    answer = await client.put_tracking(VtexTarget(HOST, APP_KEY, "tøken-SECRET"), "O", "I", BODY)
 
     assert answer.status_code is None
     assert answer.error is not None

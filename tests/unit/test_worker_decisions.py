@@ -21,6 +21,7 @@ from app.deliver.worker import Worker
 from app.normalize.model import ShipmentUpdate, Status, TrackingEvent
 from app.settings import Settings
 from app.store import DeliveryView
+from app.wiring import DeliveryParts
 from tests.support.memory_store import MemoryStore
 from tests.support.vtex_orders import order, package
 
@@ -113,9 +114,10 @@ def store() -> MemoryStore:
 
 
 def worker(store: MemoryStore, http: httpx.AsyncClient, clock: Clock, **overrides: Any) -> Worker:
-    return Worker(
+    parts = DeliveryParts(
         store, VtexClient(http), settings(**overrides), clock=clock, rng=random.Random(SEED)
     )
+    return Worker(parts)
 
 
 def scan(when: datetime, description: str = "Objeto em trânsito", **fields: Any) -> TrackingEvent:
