@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
 from app.deliver.orders import OrderRegistrar, Reconciler, reconcile_safely
 from app.deliver.plan import (
     AttemptContext,
+    AttemptOutcome,
     CheckPassed,
     CheckStopped,
     NeedsTrackingNumber,
@@ -42,6 +45,14 @@ log = structlog.get_logger("relay.deliver")
 
 PREFETCH = 2
 RECORD_RETRY_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    covered_event_ids: Sequence[int]
+    body: dict[str, Any]
+    started_at: datetime
+    outcome: AttemptOutcome
 
 
 class RateLimiter:
@@ -216,12 +227,9 @@ class Worker:
             log.error("delivery.crashed", error=type(task.exception()).__name__)
 
     async def _deliver(self, job: DeliveryJob) -> None:
-        async with self._sending:
-            await self._deliver_now(job)
-
-    async def _deliver_now(self, job: DeliveryJob) -> None:
-        """One attempt: the plan's VTEX calls, then what :func:`attempt_outcome` says to
-        record, count and log."""
+        """One attempt: the plan's VTEX calls, holding one of the ``RELAY_VTEX_MAX_CONCURRENCY``
+        slots; then, the slot free for the next delivery, what :func:`attempt_outcome` said
+        is recorded, counted and logged."""
         bound = log.bind(
             carrier=",".join(job.carriers) or None,
             orderId=job.order_id,
@@ -231,6 +239,16 @@ class Worker:
             delivery_id=job.id,
             attempt=job.attempt_count + 1,
         )
+        async with self._sending:
+            attempt = await self._attempt(job, bound)
+        if attempt is not None:
+            await self._settle(job, attempt, bound)
+
+    async def _attempt(
+        self, job: DeliveryJob, bound: structlog.typing.FilteringBoundLogger
+    ) -> _Attempt | None:
+        """The plan's VTEX calls and their outcome; None when the account's pause put the
+        delivery off instead."""
         account = job.account or ""
         target: VtexTarget | None = None
         unconfigured: str | None = None
@@ -241,7 +259,7 @@ class Worker:
         else:
             await self._rate.acquire()
             if await self._postponed_by_pause(job, account, bound):
-                return
+                return None
         # Read after the rate limiter's wait: the body carries what arrived meanwhile.
         history = await self._store.invoice_history(job.order_id, job.invoice_number)
         body = build_tracking_body(
@@ -257,7 +275,7 @@ class Worker:
         started_at = self._clock()
         match plan:
             case Postpone():
-                return  # not planned here: the pause was looked at before the history
+                return None  # not planned here: the pause was looked at before the history
             case Skip():
                 outcome = skipped_outcome(plan, started_at)
             case Send():
@@ -265,7 +283,7 @@ class Worker:
                 check = await self._check_invoice(job, target) if plan.check_first else None
                 # The check took VTEX calls: a 429 may have paused the account meanwhile.
                 if check is not None and await self._postponed_by_pause(job, account, bound):
-                    return
+                    return None
                 put = None
                 if not isinstance(check, CheckStopped):
                     put = await self._client.put_tracking(
@@ -275,11 +293,18 @@ class Worker:
                     job.attempt_count + 1, job.queued_at, self._settings.max_delivery_age
                 )
                 outcome = attempt_outcome(plan, check, put, context, self._clock(), self._rng)
-        now = self._clock()
         if outcome.pause_account_until is not None:
             # A 429 is about the account's key: hold every delivery to it, not just this one.
             pause = outcome.pause_account_until
             self._paused[account] = max(self._paused.get(account, pause), pause)
+        return _Attempt(history.event_ids, body, started_at, outcome)
+
+    async def _settle(
+        self, job: DeliveryJob, attempt: _Attempt, bound: structlog.typing.FilteringBoundLogger
+    ) -> None:
+        """Record the attempt (the delivery's new state, the claim released), count and log it."""
+        outcome, body, started_at = attempt.outcome, attempt.body, attempt.started_at
+        now = self._clock()
         answer = outcome.answer
         await self._record(
             job,
@@ -295,7 +320,7 @@ class Worker:
                 state=outcome.state,
                 next_attempt_at=outcome.decision.next_attempt_at,
                 body=outcome.sent,
-                covered_event_ids=history.event_ids,
+                covered_event_ids=attempt.covered_event_ids,
                 receipt=outcome.receipt,
                 now=now,
                 pause_account_until=outcome.pause_account_until,

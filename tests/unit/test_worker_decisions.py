@@ -472,3 +472,39 @@ async def test_stopping_releases_a_put_vtex_did_not_answer(
     assert delivery.next_attempt_at == clock.now
     [again] = await store.claim_due_deliveries(clock.now, clock.now + timedelta(seconds=30), 1)
     assert again.attempt_count == 0
+
+
+# -- concurrency ---------------------------------------------------------------------------
+
+
+async def test_a_slow_record_does_not_hold_the_slot_of_the_next_put(
+    store: MemoryStore, vtex: FakeVtex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RELAY_VTEX_MAX_CONCURRENCY bounds the VTEX calls in flight, not the store's writes:
+    with one slot, the second invoice's PUT goes while the first's attempt is being recorded."""
+    for n in (1, 2):
+        numbered = package(f"INV-{n}", tracking_number=f"TRK{n}")
+        vtex.orders[f"O-{n}"] = order(f"O-{n}", "teststore", numbered)
+        await webhook(store, f"TRK{n}", scan(T0), order_id=f"O-{n}", invoice_number=f"INV-{n}")
+    recording = asyncio.Event()
+    both_put = asyncio.Event()
+    record = store.record_attempt
+
+    async def slow_record(*args: Any, **kwargs: Any) -> None:
+        recording.set()
+        with anyio.fail_after(5):
+            await both_put.wait()  # the first record waits for the second PUT
+        await record(*args, **kwargs)
+
+    async def put_seen(request: httpx.Request) -> httpx.Response:
+        answered = await FakeVtex.handle(vtex, request)
+        if len(vtex.puts()) == 2:
+            both_put.set()
+        return answered
+
+    monkeypatch.setattr(store, "record_attempt", slow_record)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(put_seen)) as client:
+        await worker(store, client, Clock(T0), vtex_max_concurrency=1).drain()
+
+    assert recording.is_set()
+    assert [d.state for d in await store.list_deliveries(None, 10)] == ["delivered"] * 2
