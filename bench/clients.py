@@ -152,11 +152,15 @@ async def bounded(concurrency: int, jobs: Iterable[Callable[[], Any]]) -> None:
     await asyncio.gather(*(lane() for _ in range(concurrency)))
 
 
-async def httpx_put_loop(
-    base_url: str, sent: list[tuple[str, str, dict[str, Any]]], concurrency: int
+async def httpx_delivery_loop(
+    base_url: str,
+    sent: list[tuple[str, str, dict[str, Any]]],
+    concurrency: int,
+    get_order_first: bool,
 ) -> float:
-    """The drain baseline: PUT each body, ``concurrency`` at a time, one pooled client; the
-    headers and JSON encoding are the relay's (httpx ``json=``)."""
+    """The drain baseline: the requests a delivery makes, ``concurrency`` deliveries at a
+    time, one pooled client: Get order first (its JSON read) when ``get_order_first``, then
+    the PUT of the body; the headers and JSON encoding are the relay's (httpx ``json=``)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {
         "X-VTEX-API-AppKey": APP_KEY,
@@ -168,6 +172,11 @@ async def httpx_put_loop(
 
         def job(order_id: str, invoice: str, body: dict[str, Any]) -> Callable[[], Any]:
             async def run() -> None:
+                if get_order_first:
+                    order_url = f"{base_url}/api/oms/pvt/orders/{order_id}"
+                    got = await client.get(order_url, headers=headers)
+                    got.raise_for_status()
+                    got.json()
                 response = await client.put(
                     f"{base_url}/api/oms/pvt/orders/{order_id}/invoice/{invoice}/tracking",
                     json=body,

@@ -26,7 +26,7 @@ import httpx
 from bench.clients import (
     check_signed_post,
     describe_wrk,
-    httpx_put_loop,
+    httpx_delivery_loop,
     post_webhooks,
     register_shipments,
     run_wrk,
@@ -330,6 +330,7 @@ class Bench:
                 f"drain: {len(stats['invoices'])} invoices got a PUT, not {invoices}"
             )
         drain_s = done_at - stats["first"]
+        requests = stats["orders"] + stats["patches"] + stats["puts"]
         per_invoice_puts = [v[0] for v in stats["invoices"].values()]
         short = sum(1 for v in stats["invoices"].values() if v[1] != per_invoice)
         result = {
@@ -347,6 +348,11 @@ class Bench:
             "start_to_done_s": done_at - worker.started,
             "events_per_s": invoices * per_invoice / drain_s,
             "puts_per_s": stats["puts"] / drain_s,
+            "orders": stats["orders"],
+            "patches": stats["patches"],
+            "requests": requests,
+            "requests_per_s": requests / drain_s,
+            "invoices_per_s": invoices / drain_s,
             "worker_vmhwm_kib": hwm,
             "worker_cpu_s": worker_cpu,
             "postgres_cpu_s": pg_cpu,
@@ -359,13 +365,16 @@ class Bench:
             f"{result['puts_per_s']:.0f} PUT/s, {result['events_per_s']:.0f} events/s"
         )
 
-        # The baseline: the very bodies the relay sent (as the stand-in received them), the
-        # same stand-in, the same concurrency, plain httpx.
+        # The baseline: the same requests (Get order before each PUT when the relay checked
+        # every invoice first), the very bodies the relay sent (as the stand-in received
+        # them), the same stand-in, the same concurrency, plain httpx.
         sent = [(order, invoice, body) for order, invoice, body in self.standin("/_bench/bodies")]
         rounds = self.args.baseline_rounds
+        get_first = result["orders"] >= invoices
         self.standin("/_bench/reset", "POST")
-        asyncio.run(httpx_put_loop(self.standin_url, sent[:100], MAX_CONCURRENCY))  # warm-up
-        elapsed = asyncio.run(httpx_put_loop(self.standin_url, sent * rounds, MAX_CONCURRENCY))
+        loop = httpx_delivery_loop
+        asyncio.run(loop(self.standin_url, sent[:100], MAX_CONCURRENCY, get_first))  # warm-up
+        elapsed = asyncio.run(loop(self.standin_url, sent * rounds, MAX_CONCURRENCY, get_first))
         stats = self.standin("/_bench/stats")
         expected = min(100, len(sent)) + len(sent) * rounds
         if stats["puts"] != expected or stats["bad"]:
@@ -373,11 +382,16 @@ class Bench:
         result["baseline_puts"] = len(sent) * rounds
         result["baseline_s"] = elapsed
         result["baseline_puts_per_s"] = len(sent) * rounds / elapsed
+        result["baseline_get_order_first"] = get_first
+        result["baseline_requests_per_s"] = len(sent) * rounds * (2 if get_first else 1) / elapsed
         result["body_bytes"] = statistics.mean(
             len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
             for _, _, body in sent
         )
-        say(f"drain {kind}: plain httpx loop {result['baseline_puts_per_s']:.0f} PUT/s")
+        say(
+            f"drain {kind}: plain httpx loop {result['baseline_puts_per_s']:.0f} invoices/s, "
+            f"{result['baseline_requests_per_s']:.0f} requests/s"
+        )
         self.results[kind]["drain"] = result
 
     # -- phase 3: burst ----------------------------------------------------------------------

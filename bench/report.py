@@ -23,6 +23,7 @@ from bench.config import (
     LABELS,
     MAX_CONCURRENCY,
     TARGET_BURST_PUTS,
+    TARGET_DRAIN_INVOICE_RATIO,
     TARGET_DRAIN_RATIO,
     TARGET_INGEST_P99_MS,
     TARGET_INGEST_RATIO,
@@ -140,22 +141,25 @@ def table(bench: Bench, kind: str) -> Report:
     if drain is None:
         report.add("Drain", error_of(bench, f"drain {kind}"), "", "", "", verdict(False))
     else:
-        ratio = drain["puts_per_s"] / drain["baseline_puts_per_s"]
+        ratio = drain["requests_per_s"] / drain["baseline_requests_per_s"]
+        calls = "Get order + PUT" if drain["baseline_get_order_first"] else "PUT"
         report.add(
-            f"Drain PUT/s ({drain['invoices']:,} invoices)",
-            f"{drain['puts_per_s']:.0f} PUT/s",
-            f"{drain['baseline_puts_per_s']:.0f} PUT/s (plain httpx loop)",
+            f"Drain requests/s ({drain['invoices']:,} invoices, {calls} each)",
+            f"{drain['requests_per_s']:.0f} req/s ({drain['orders']} Get order, "
+            f"{drain['patches']} PATCH, {drain['puts']} PUT)",
+            f"{drain['baseline_requests_per_s']:.0f} req/s (plain httpx loop, {calls})",
             f"{ratio:.1%}",
             f"≥ {TARGET_DRAIN_RATIO:.0%} of httpx",
             verdict(ratio >= TARGET_DRAIN_RATIO),
         )
+        invoice_ratio = drain["invoices_per_s"] / drain["baseline_puts_per_s"]
         report.add(
-            f"Drain events/s ({drain['events']:,} events)",
-            f"{drain['events_per_s']:.0f} events/s",
-            f"{drain['baseline_puts_per_s'] * 10:.0f} (httpx PUT/s x 10 events)",
-            f"{ratio:.1%}",
-            "(same measure as above)",
-            "—",
+            f"Drain invoices/s ({drain['events']:,} events)",
+            f"{drain['invoices_per_s']:.0f} invoices/s",
+            f"{drain['baseline_puts_per_s']:.0f} invoices/s (plain httpx loop)",
+            f"{invoice_ratio:.1%}",
+            f"≥ {TARGET_DRAIN_INVOICE_RATIO:.0%} of httpx",
+            verdict(invoice_ratio >= TARGET_DRAIN_INVOICE_RATIO),
         )
         report.add(
             "Drain PUTs per invoice",
@@ -352,11 +356,14 @@ def method(bench: Bench) -> list[str]:
         "process, bench/standin.py: 200 with `{date, orderId, receipt}`). Time: from the "
         "first PUT the stand-in saw to the moment a poll (every 20 ms) of the relay's store "
         "front (its queue snapshot) found no delivery open, every invoice delivered. "
-        "Baseline, measured right after each drain: asyncio (no "
+        "Each invoice's first delivery reads the order first (Get order, SPEC §2; the "
+        "stand-in's packages carry a tracking number, so no PATCH). Baseline, measured right "
+        "after each drain: asyncio (no "
         f"uvloop, like `relay worker`), one httpx.AsyncClient with {MAX_CONCURRENCY} "
-        f"connections, {MAX_CONCURRENCY} tasks PUTting the bodies the relay sent, as the "
-        f"stand-in received them ({a.baseline_rounds} rounds after 100 to warm up, `json=` as "
-        "the relay does) to the same stand-in.",
+        f"connections, {MAX_CONCURRENCY} tasks making the same requests: Get order (its JSON "
+        "read), then the PUT of the body the relay sent, as the stand-in received it "
+        f"({a.baseline_rounds} rounds after 100 to warm up, `json=` as the relay does) to the "
+        "same stand-in. Requests/s counts every VTEX call; invoices/s the invoices delivered.",
         f"- Burst: `relay serve` with its worker on (concurrency {MAX_CONCURRENCY}), 100 "
         "shipments registered, then 1,000 webhooks (10 per invoice, one new event each) in a "
         "shuffled order (an invoice's 10 spread over the whole burst), posted over 64 "

@@ -68,7 +68,11 @@ def stats(standin: VtexStandIn) -> dict[str, Any]:
             seen[2] += 1  # nothing new for VTEX: a wasted PUT
         seen[1] = events
     bad = sum(1 for _, a in standin.tracking_answers() if a.status == 400)
+    with standin._lock:
+        calls = [r for r in standin.requests if r.path.startswith("/api/oms/pvt/orders/")]
     return {
+        "orders": sum(1 for r in calls if r.method == "GET"),
+        "patches": sum(1 for r in calls if r.method == "PATCH"),
         "puts": len(puts),
         "bad": bad,
         "first": puts[0].started if puts else None,
