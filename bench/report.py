@@ -436,7 +436,8 @@ def numbers(bench: Bench, kind: str) -> list[str]:
             f"{drain['start_to_done_s']:.2f} s; CPU-seconds from its start to all delivered: "
             f"worker {drain['worker_cpu_s']:.1f}{pg}; worker VmHWM "
             f"{(drain['worker_vmhwm_kib'] or 0) / 1024:.1f} MiB; error log lines "
-            f"{len(drain['log_problems'])}. Baseline: {drain['baseline_puts']} PUTs in "
+            f"{len(drain['log_problems'])}. Baseline: {drain['baseline_puts']} deliveries ("
+            f"{'Get order + PUT' if drain['baseline_get_order_first'] else 'PUT'} each) in "
             f"{drain['baseline_s']:.2f} s."
         )
     for name, rate, spread, _ in BURSTS:
