@@ -33,6 +33,11 @@ def delivery_json(view: DeliveryView) -> dict[str, Any]:
         "lastStatus": view.last_status,
         "lastError": view.last_error,
         "receipt": receipt_json(view.receipt),
+        "invoiceCheck": (
+            {"checkedBy": view.invoice_check.checked_by, "at": _iso(view.invoice_check.checked_at)}
+            if view.invoice_check
+            else None
+        ),
         "attempts": [
             {
                 "attempt": a.attempt,

@@ -68,6 +68,10 @@ class OrderRegistrar:
             return
         now = self._clock()
         for package in found:
+            # VTEX's package carries the number: the invoice's first PUT needs no Get order.
+            await self._store.note_invoice_checked(
+                notification.order_id, package.invoice_number, "orders hook", now
+            )
             await self._store.register_shipment(
                 package.tracking_number,
                 notification.order_id,

@@ -81,6 +81,10 @@ class CheckPassed:
 
     patched: bool
 
+    @property
+    def checked_by(self) -> str:
+        return "partial invoice PATCH" if self.patched else "Get order"
+
 
 @dataclass(frozen=True)
 class CheckStopped:
@@ -153,8 +157,8 @@ class AttemptOutcome:
     """VTEX's receipt of a delivered PUT."""
     pause_account_until: datetime | None
     """A 429: hold every delivery to the account until then."""
-    invoice_checked: bool | None
-    """The check before the first PUT passed (True: the relay patched the number in)."""
+    invoice_checked_by: str | None
+    """The check before the first PUT passed: what showed the number (``CHECKED_BY``)."""
     metric_outcome: str | None
     """The ``outcome`` label of ``relay_deliveries_total``; None: not an attempt."""
 
@@ -183,7 +187,7 @@ def skipped_outcome(plan: Skip, now: datetime) -> AttemptOutcome:
         sent=None,
         receipt=None,
         pause_account_until=None,
-        invoice_checked=None,
+        invoice_checked_by=None,
         metric_outcome=None if plan.nothing_to_send else "not_configured",
     )
 
@@ -219,7 +223,7 @@ def attempt_outcome(
         sent=sent,
         receipt=answer.json if delivered and isinstance(answer.json, dict) else None,
         pause_account_until=decision.next_attempt_at if answer.status_code == 429 else None,
-        invoice_checked=check.patched if isinstance(check, CheckPassed) else None,
+        invoice_checked_by=check.checked_by if isinstance(check, CheckPassed) else None,
         metric_outcome=delivery_outcome(decision.verdict, answer.status_code),
     )
 

@@ -93,7 +93,6 @@ class Worker:
         # Claims are short and renewed while held, so a crashed worker's expire quickly.
         self._lease = max(timedelta(seconds=15), settings.vtex_timeout * 1.5)
         self._renewed = time.monotonic()
-        self._paused: dict[str, datetime] = {}
         self.heartbeat = time.monotonic()
         self.orders = OrderRegistrar(parts)
         self.reconciler = Reconciler(parts)
@@ -249,7 +248,6 @@ class Worker:
     ) -> _Attempt | None:
         """The plan's VTEX calls and their outcome; None when the account's pause put the
         delivery off instead."""
-        account = job.account or ""
         target: VtexTarget | None = None
         unconfigured: str | None = None
         try:
@@ -258,31 +256,31 @@ class Worker:
             unconfigured = str(missing)
         else:
             await self._rate.acquire()
-            if await self._postponed_by_pause(job, account, bound):
-                return None
-        # Read after the rate limiter's wait: the body carries what arrived meanwhile.
-        history = await self._store.invoice_history(job.order_id, job.invoice_number)
+        history = job.history  # read with the claim
         body = build_tracking_body(
             history.events, self._settings.vtex_timezone, self._settings.vtex_event_date_format
         )
         plan = plan_attempt(
             body=body,
             unconfigured=unconfigured,
-            paused_until=None,  # looked at above, before the history was read
+            paused_until=self._store.account_paused_until(job.account, self._clock()),
             invoice_checked=history.checked,
             now=self._clock(),
         )
         started_at = self._clock()
         match plan:
-            case Postpone():
-                return None  # not planned here: the pause was looked at before the history
+            case Postpone(until):
+                await self._postpone(job, until, bound)
+                return None
             case Skip():
                 outcome = skipped_outcome(plan, started_at)
             case Send():
                 assert target is not None, "a plan sends only where VTEX is configured"
                 check = await self._check_invoice(job, target) if plan.check_first else None
                 # The check took VTEX calls: a 429 may have paused the account meanwhile.
-                if check is not None and await self._postponed_by_pause(job, account, bound):
+                paused_until = self._store.account_paused_until(job.account, self._clock())
+                if check is not None and paused_until is not None:
+                    await self._postpone(job, paused_until, bound)
                     return None
                 put = None
                 if not isinstance(check, CheckStopped):
@@ -293,10 +291,6 @@ class Worker:
                     job.attempt_count + 1, job.queued_at, self._settings.max_delivery_age
                 )
                 outcome = attempt_outcome(plan, check, put, context, self._clock(), self._rng)
-        if outcome.pause_account_until is not None:
-            # A 429 is about the account's key: hold every delivery to it, not just this one.
-            pause = outcome.pause_account_until
-            self._paused[account] = max(self._paused.get(account, pause), pause)
         return _Attempt(history.event_ids, body, started_at, outcome)
 
     async def _settle(
@@ -324,7 +318,7 @@ class Worker:
                 receipt=outcome.receipt,
                 now=now,
                 pause_account_until=outcome.pause_account_until,
-                invoice_checked=outcome.invoice_checked,
+                invoice_checked_by=outcome.invoice_checked_by,
             ),
         )
         latency = (now - job.queued_at).total_seconds()
@@ -364,16 +358,15 @@ class Worker:
                 reason=outcome.decision.reason,
             )
 
-    async def _postponed_by_pause(
-        self, job: DeliveryJob, account: str, bound: structlog.typing.FilteringBoundLogger
-    ) -> bool:
+    async def _postpone(
+        self,
+        job: DeliveryJob,
+        until: datetime,
+        bound: structlog.typing.FilteringBoundLogger,
+    ) -> None:
         """A 429 paused the account: put the delivery off until the pause ends."""
-        paused_until = self._paused.get(account)
-        if paused_until is None or paused_until <= self._clock():
-            return False
-        await self._store.postpone(job.id, paused_until)
-        bound.info("delivery.postponed", until=paused_until.isoformat(), reason="429")
-        return True
+        await self._store.postpone(job.id, until)
+        bound.info("delivery.postponed", until=until.isoformat(), reason="429")
 
     async def _check_invoice(
         self, job: DeliveryJob, target: VtexTarget

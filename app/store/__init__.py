@@ -18,6 +18,7 @@ from app.store.records import (
     DeliveryJob,
     DeliveryView,
     IngestResult,
+    InvoiceCheck,
     InvoiceHistory,
     InvoiceShipment,
     NotRetriable,
@@ -32,9 +33,10 @@ from app.store.records import (
     StoredEvent,
     first_bytes,
 )
-from app.store.schema import MAX_ROW_ID, SCHEMA_VERSION
+from app.store.schema import CHECKED_BY, MAX_ROW_ID, SCHEMA_VERSION
 
 __all__ = [
+    "CHECKED_BY",
     "MAX_ROW_ID",
     "OPEN_STATES",
     "RESPONSE_KEEP_BYTES",
@@ -44,6 +46,7 @@ __all__ = [
     "DeliveryJob",
     "DeliveryView",
     "IngestResult",
+    "InvoiceCheck",
     "InvoiceHistory",
     "InvoiceShipment",
     "NotRetriable",

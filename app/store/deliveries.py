@@ -8,7 +8,7 @@ every delivery sends the invoice's whole history.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,27 +107,35 @@ def notify_work(conn: Connection) -> None:
     conn.exec_driver_sql(f"NOTIFY {WORK_CHANNEL}")
 
 
-def claim_due(
-    conn: Connection, now: datetime, lease_until: datetime, limit: int
-) -> list[DeliveryJob]:
-    """Take up to ``limit`` open deliveries that are due and not held by a live claim."""
+@dataclass(frozen=True)
+class Claimed:
+    """A claim's deliveries, each with its invoice's history, and the accounts paused now."""
+
+    jobs: list[DeliveryJob]
+    pauses: dict[str, datetime]
+
+
+def claim_due(conn: Connection, now: datetime, lease_until: datetime, limit: int) -> Claimed:
+    """Take up to ``limit`` open deliveries that are due and not held by a live claim, with
+    their invoices' histories (one query for all of them)."""
+    pauses = {
+        account: read_time(until)
+        for account, until in SQL.run(
+            conn, "active_pauses", {"now": stored_time(now, conn.dialect.name)}
+        ).fetchall()
+    }
     ids = conn.scalars(
         select(deliveries.c.id)
         .where(deliveries.c.state.in_(OPEN_STATES))
         .where(deliveries.c.next_attempt_at <= now)
         .where((deliveries.c.claimed_until.is_(None)) | (deliveries.c.claimed_until < now))
-        .where(
-            ~select(account_pauses.c.account)
-            .where(account_pauses.c.account == func.coalesce(deliveries.c.account, ""))
-            .where(account_pauses.c.paused_until > now)
-            .exists()
-        )
+        .where(func.coalesce(deliveries.c.account, "").not_in(list(pauses)))
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
     if not ids:
-        return []
+        return Claimed([], pauses)
     conn.execute(
         update(deliveries).where(deliveries.c.id.in_(ids)).values(claimed_until=lease_until)
     )
@@ -146,7 +154,8 @@ def claim_due(
         by_invoice.setdefault((n.order_id, n.invoice_number), []).append(n.tracking_number)
         if n.carrier:
             carriers.setdefault((n.order_id, n.invoice_number), set()).add(n.carrier)
-    return [
+    histories = invoice_histories(conn, {(row.order_id, row.invoice_number) for row in rows})
+    jobs = [
         DeliveryJob(
             id=row.id,
             order_id=row.order_id,
@@ -156,31 +165,54 @@ def claim_due(
             attempt_count=row.attempt_count,
             tracking_numbers=tuple(sorted(by_invoice.get((row.order_id, row.invoice_number), []))),
             carriers=tuple(sorted(carriers.get((row.order_id, row.invoice_number), ()))),
+            history=histories[(row.order_id, row.invoice_number)],
         )
         for row in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
     ]
+    return Claimed(jobs, pauses)
+
+
+def _invoice_rows(invoices: Iterable[Invoice]) -> list[dict[str, str]]:
+    return [{"order_id": order, "invoice_number": number} for order, number in invoices]
+
+
+def invoice_histories(conn: Connection, invoices: set[Invoice]) -> dict[Invoice, InvoiceHistory]:
+    """Every event of every shipment registered to each invoice, oldest first; and how its
+    VTEX package was checked (two queries, whatever the number of invoices)."""
+    rows = _invoice_rows(invoices)
+    events: dict[Invoice, list[tuple[int, TrackingEvent]]] = {invoice: [] for invoice in invoices}
+    for order, number, event_id, occurred_at, status, code, description, city, state in SQL.run_set(
+        conn, "histories", rows
+    ):
+        events[(order, number)].append(
+            (
+                event_id,
+                TrackingEvent(
+                    occurred_at=read_time(occurred_at),
+                    status=Status(status),
+                    carrier_status=code,
+                    description=description,
+                    city=city,
+                    state=state,
+                ),
+            )
+        )
+    checked = {
+        (order, number): by for order, number, by in SQL.run_set(conn, "invoices_checked", rows)
+    }
+    return {
+        invoice: InvoiceHistory(
+            events=tuple(event for _, event in held),
+            event_ids=tuple(event_id for event_id, _ in held),
+            checked_by=checked.get(invoice),
+        )
+        for invoice, held in events.items()
+    }
 
 
 def invoice_history(conn: Connection, order_id: str, invoice_number: str) -> InvoiceHistory:
     """Every event of every shipment registered to the invoice, oldest first."""
-    invoice = {"order_id": order_id, "invoice_number": invoice_number}
-    rows = SQL.run(conn, "history", invoice).fetchall()
-    checked = SQL.run(conn, "invoice_checked", invoice).fetchone()
-    return InvoiceHistory(
-        events=tuple(
-            TrackingEvent(
-                occurred_at=read_time(occurred_at),
-                status=Status(status),
-                carrier_status=carrier_status,
-                description=description,
-                city=city,
-                state=state,
-            )
-            for _, occurred_at, status, carrier_status, description, city, state in rows
-        ),
-        event_ids=tuple(row[0] for row in rows),
-        checked=checked is not None,
-    )
+    return invoice_histories(conn, {(order_id, invoice_number)})[(order_id, invoice_number)]
 
 
 def invoice_shipments(
@@ -217,19 +249,23 @@ class Outcome:
     covered_event_ids: Sequence[int]
     receipt: dict[str, Any] | None
     pause_account_until: datetime | None = None
-    invoice_checked: bool | None = None
-    """The check before the first PUT passed (True: the relay patched the number in)."""
+    invoice_checked_by: str | None = None
+    """The check before the first PUT passed, shown by this (see ``CHECKED_BY``)."""
 
 
-def record_attempt(
-    conn: Connection,
-    job: DeliveryJob,
-    attempt: AttemptRecord,
-    outcome: Outcome,
-    now: datetime,
-    coalesce: timedelta,
-) -> None:
-    """Store one attempt and its delivery's new state, releasing the claim.
+@dataclass(frozen=True)
+class AttemptToRecord:
+    job: DeliveryJob
+    attempt: AttemptRecord
+    outcome: Outcome
+    now: datetime
+
+
+def record_attempts(
+    conn: Connection, recorded: list[AttemptToRecord], coalesce: timedelta
+) -> list[None]:
+    """Store a commit group's attempts and their deliveries' new states, releasing the claims
+    (a fixed number of statements, whatever the group's size).
 
     When a delivery succeeds and the invoice has an event the body lacked, the next
     delivery is queued in the same transaction. The check is by id set, not "newest id":
@@ -238,65 +274,97 @@ def record_attempt(
     it and the check after it sees its events).
     """
     dialect = conn.dialect.name
-    number = job.attempt_count + 1
-    SQL.run(
-        conn,
-        "add_attempt",
-        {
-            "delivery_id": job.id,
-            "attempt": number,
-            "started_at": stored_time(attempt.started_at, dialect),
-            "duration_ms": attempt.duration_ms,
-            "status_code": attempt.status_code,
-            "response_body": first_bytes(attempt.response_body, RESPONSE_KEEP_BYTES),
-            "error": attempt.error,
-        },
-    )
+    SQL.run_set(conn, "add_attempts", [_attempt_row(r, dialect) for r in recorded])
+    SQL.run_set(conn, "attempted", [_delivery_row(r, dialect) for r in recorded])
+    pauses: dict[str, datetime] = {}
+    for r in recorded:
+        until = r.outcome.pause_account_until
+        if until is not None:
+            account = r.job.account or ""
+            pauses[account] = max(pauses.get(account, until), until)
+    for account, until in pauses.items():
+        pause_account(conn, account, until)
+    checks = [
+        _check_row(
+            r.job.order_id, r.job.invoice_number, r.outcome.invoice_checked_by, r.now, dialect
+        )
+        for r in recorded
+        if r.outcome.invoice_checked_by is not None
+    ]
+    SQL.run_set(conn, "check_invoices", checks)
+    delivered = [r for r in recorded if r.outcome.state == "delivered"]
+    if delivered:
+        held: dict[Invoice, set[int]] = {}
+        invoices = {(r.job.order_id, r.job.invoice_number) for r in delivered}
+        for order, number, event_id in SQL.run_set(conn, "events_held", _invoice_rows(invoices)):
+            held.setdefault((order, number), set()).add(event_id)
+        behind = [
+            QueueRequest(
+                r.job.order_id, r.job.invoice_number, r.job.account, r.now, r.now + coalesce
+            )
+            for r in delivered
+            if held.get((r.job.order_id, r.job.invoice_number), set())
+            - set(r.outcome.covered_event_ids)
+        ]
+        queue(conn, behind)
+    return [None] * len(recorded)
+
+
+def _attempt_row(r: AttemptToRecord, dialect: str) -> dict[str, Any]:
+    return {
+        "delivery_id": r.job.id,
+        "attempt": r.job.attempt_count + 1,
+        "started_at": stored_time(r.attempt.started_at, dialect),
+        "duration_ms": r.attempt.duration_ms,
+        "status_code": r.attempt.status_code,
+        "response_body": first_bytes(r.attempt.response_body, RESPONSE_KEEP_BYTES),
+        "error": r.attempt.error,
+    }
+
+
+def _delivery_row(r: AttemptToRecord, dialect: str) -> dict[str, Any]:
+    outcome = r.outcome
     delivered = outcome.state == "delivered"
     receipt = outcome.receipt if delivered and outcome.receipt is not None else {}
     body = outcome.body
-    SQL.run(
-        conn,
-        "attempted",
-        {
-            "delivery_id": job.id,
-            "state": outcome.state,
-            "attempt": number,
-            "status_code": attempt.status_code,
-            "error": attempt.error,
-            "body": json.dumps(body, ensure_ascii=False) if body is not None else None,
-            "covered_event_id": max(outcome.covered_event_ids, default=None),
-            "next_attempt_at": (
-                None
-                if outcome.next_attempt_at is None
-                else stored_time(outcome.next_attempt_at, dialect)
-            ),
-            "delivered_at": stored_time(now, dialect) if delivered else None,
-            "receipt": str(receipt.get("receipt") or "") or None,
-            "vtex_date": str(receipt.get("date") or "") or None,
-        },
-    )
-    if outcome.pause_account_until is not None:
-        pause_account(conn, job.account or "", outcome.pause_account_until)
-    if outcome.invoice_checked is not None:
-        SQL.run(
-            conn,
-            "check_invoice",
-            {
-                "order_id": job.order_id,
-                "invoice_number": job.invoice_number,
-                "at": stored_time(now, dialect),
-                "patched": outcome.invoice_checked,
-            },
-        )
-    if delivered:
-        invoice = {"order_id": job.order_id, "invoice_number": job.invoice_number}
-        held = {row[0] for row in SQL.run(conn, "event_ids", invoice).fetchall()}
-        if held - set(outcome.covered_event_ids):
-            queue(
-                conn,
-                [QueueRequest(job.order_id, job.invoice_number, job.account, now, now + coalesce)],
-            )
+    return {
+        "delivery_id": r.job.id,
+        "state": outcome.state,
+        "attempt": r.job.attempt_count + 1,
+        "status_code": r.attempt.status_code,
+        "error": r.attempt.error,
+        "body": json.dumps(body, ensure_ascii=False) if body is not None else None,
+        "covered_event_id": max(outcome.covered_event_ids, default=None),
+        "next_attempt_at": (
+            None
+            if outcome.next_attempt_at is None
+            else stored_time(outcome.next_attempt_at, dialect)
+        ),
+        "delivered_at": stored_time(r.now, dialect) if delivered else None,
+        "receipt": str(receipt.get("receipt") or "") or None,
+        "vtex_date": str(receipt.get("date") or "") or None,
+    }
+
+
+def note_invoice_checked(
+    conn: Connection, order_id: str, invoice_number: str, checked_by: str, now: datetime
+) -> None:
+    """Remember that the invoice's VTEX package carries its tracking number (the first
+    note stays)."""
+    row = _check_row(order_id, invoice_number, checked_by, now, conn.dialect.name)
+    SQL.run_set(conn, "check_invoices", [row])
+
+
+def _check_row(
+    order_id: str, invoice_number: str, checked_by: str, now: datetime, dialect: str
+) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "invoice_number": invoice_number,
+        "at": stored_time(now, dialect),
+        "patched": checked_by == "partial invoice PATCH",
+        "checked_by": checked_by,
+    }
 
 
 def pause_account(conn: Connection, account: str, until: datetime) -> None:

@@ -48,6 +48,8 @@ class SqlStore:
         self._coalesce = coalesce
         # One object for every webhook, so that a commit group accepts them together.
         self._accept = functools.partial(webhooks.accept, coalesce=coalesce)
+        self._record = functools.partial(deliveries.record_attempts, coalesce=coalesce)
+        self._pauses: dict[str, datetime] = {}
 
     @classmethod
     def open(cls, url: str, coalesce: timedelta = timedelta(0)) -> SqlStore:
@@ -154,8 +156,17 @@ class SqlStore:
     async def claim_due_deliveries(
         self, now: datetime, lease_until: datetime, limit: int
     ) -> list[DeliveryJob]:
-        """Take up to ``limit`` open deliveries that are due and not held by a live claim."""
-        return await self._write(deliveries.claim_due, now, lease_until, limit)
+        """Take up to ``limit`` open deliveries that are due and not held by a live claim,
+        each with its invoice's history; learn which accounts are paused."""
+        claimed = await self._write(deliveries.claim_due, now, lease_until, limit)
+        self._pauses = claimed.pauses
+        return claimed.jobs
+
+    def account_paused_until(self, account: str | None, now: datetime) -> datetime | None:
+        """When the account's 429 pause ends, if it is paused at ``now``: as the last claim
+        found the fleet's pauses, and as this process recorded them since."""
+        until = self._pauses.get(account or "")
+        return until if until is not None and until > now else None
 
     async def invoice_history(self, order_id: str, invoice_number: str) -> InvoiceHistory:
         """Every event of every shipment registered to the invoice, oldest first."""
@@ -177,10 +188,10 @@ class SqlStore:
         receipt: dict[str, Any] | None,
         now: datetime,
         pause_account_until: datetime | None = None,
-        invoice_checked: bool | None = None,
+        invoice_checked_by: str | None = None,
     ) -> None:
-        """Store one attempt and its delivery's new state, releasing the claim (see
-        ``deliveries.record_attempt``)."""
+        """Store one attempt and its delivery's new state, releasing the claim; attempts
+        recorded at the same time share a commit (see ``deliveries.record_attempts``)."""
         outcome = deliveries.Outcome(
             state,
             next_attempt_at,
@@ -188,9 +199,23 @@ class SqlStore:
             covered_event_ids,
             receipt,
             pause_account_until,
-            invoice_checked,
+            invoice_checked_by,
         )
-        await self._write(deliveries.record_attempt, job, attempt, outcome, now, self._coalesce)
+        if pause_account_until is not None:  # held from now on, not once committed
+            account = job.account or ""
+            known = self._pauses.get(account, pause_account_until)
+            self._pauses = {**self._pauses, account: max(known, pause_account_until)}
+        recorded = deliveries.AttemptToRecord(job, attempt, outcome, now)
+        await self._db.write_in_batch(self._record, recorded)
+
+    async def note_invoice_checked(
+        self, order_id: str, invoice_number: str, checked_by: str, now: datetime
+    ) -> None:
+        """Remember that the invoice's VTEX package carries its tracking number, as
+        ``checked_by`` showed (one of ``CHECKED_BY``): its first PUT needs no check."""
+        await self._write(
+            deliveries.note_invoice_checked, order_id, invoice_number, checked_by, now
+        )
 
     async def postpone(self, delivery_id: int, until: datetime) -> None:
         """Release a claim without an attempt: the delivery is due again at ``until``."""

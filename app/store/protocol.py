@@ -101,7 +101,13 @@ class Store(Protocol):
     async def claim_due_deliveries(
         self, now: datetime, lease_until: datetime, limit: int
     ) -> list[DeliveryJob]:
-        """Take up to ``limit`` open deliveries that are due and not held by a live claim."""
+        """Take up to ``limit`` open deliveries that are due and not held by a live claim,
+        each with its invoice's history."""
+        ...
+
+    def account_paused_until(self, account: str | None, now: datetime) -> datetime | None:
+        """When the account's 429 pause ends, if it is paused at ``now``: the store is the
+        one place a pause is held (the worker asks it before each attempt)."""
         ...
 
     async def invoice_history(self, order_id: str, invoice_number: str) -> InvoiceHistory:
@@ -124,9 +130,15 @@ class Store(Protocol):
         receipt: dict[str, Any] | None,
         now: datetime,
         pause_account_until: datetime | None = None,
-        invoice_checked: bool | None = None,
+        invoice_checked_by: str | None = None,
     ) -> None:
         """Store one attempt and its delivery's new state, releasing the claim."""
+        ...
+
+    async def note_invoice_checked(
+        self, order_id: str, invoice_number: str, checked_by: str, now: datetime
+    ) -> None:
+        """Remember that the invoice's VTEX package carries its tracking number."""
         ...
 
     async def postpone(self, delivery_id: int, until: datetime) -> None:

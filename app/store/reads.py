@@ -13,6 +13,7 @@ from app.normalize.model import Status, TrackingEvent
 from app.store.records import (
     OPEN_STATES,
     DeliveryView,
+    InvoiceCheck,
     QueueSnapshot,
     Receipt,
     RecordedAttempt,
@@ -24,6 +25,7 @@ from app.store.schema import (
     attempts,
     deliveries,
     events,
+    invoice_checks,
     shipment_aliases,
     shipments,
     webhooks,
@@ -145,8 +147,17 @@ def delivery(conn: Connection, delivery_id: int) -> DeliveryView | None:
 
 
 def delivery_views(conn: Connection, condition: Any, limit: int) -> list[DeliveryView]:
+    checked = invoice_checks.c
     rows = conn.execute(
-        select(deliveries).where(condition).order_by(deliveries.c.id.desc()).limit(limit)
+        select(deliveries, checked.checked_at, checked.checked_by)
+        .outerjoin(
+            invoice_checks,
+            (checked.order_id == deliveries.c.order_id)
+            & (checked.invoice_number == deliveries.c.invoice_number),
+        )
+        .where(condition)
+        .order_by(deliveries.c.id.desc())
+        .limit(limit)
     ).all()
     views = {
         row.id: DeliveryView(
@@ -166,6 +177,9 @@ def delivery_views(conn: Connection, condition: Any, limit: int) -> list[Deliver
                 else None
             ),
             delivered_at=row.delivered_at,
+            invoice_check=(
+                InvoiceCheck(row.checked_at, row.checked_by) if row.checked_by is not None else None
+            ),
         )
         for row in rows
     }

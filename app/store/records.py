@@ -57,8 +57,25 @@ class Registration:
 
 
 @dataclass(frozen=True)
+class InvoiceHistory:
+    events: tuple[TrackingEvent, ...]
+    event_ids: tuple[int, ...]
+    checked_by: str | None = None
+    """What showed the invoice's VTEX package to carry its tracking number (SPEC §2): Get
+    order, the relay's partial invoice PATCH, or the orders hook; None: not checked yet."""
+
+    @property
+    def checked(self) -> bool:
+        return self.checked_by is not None
+
+
+NO_HISTORY = InvoiceHistory((), ())
+
+
+@dataclass(frozen=True)
 class DeliveryJob:
-    """A claimed delivery: the worker owns it until it records the attempt."""
+    """A claimed delivery: the worker owns it until it records the attempt. ``history`` is
+    the invoice's, read when it was claimed."""
 
     id: int
     order_id: str
@@ -68,6 +85,7 @@ class DeliveryJob:
     attempt_count: int
     tracking_numbers: tuple[str, ...]
     carriers: tuple[str, ...] = ()
+    history: InvoiceHistory = NO_HISTORY
 
 
 @dataclass(frozen=True)
@@ -77,14 +95,6 @@ class AttemptRecord:
     status_code: int | None
     response_body: str | None
     error: str | None
-
-
-@dataclass(frozen=True)
-class InvoiceHistory:
-    events: tuple[TrackingEvent, ...]
-    event_ids: tuple[int, ...]
-    checked: bool = False
-    """The invoice's VTEX package was seen with its tracking number (SPEC §2)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,14 @@ class DeliveryView:
     receipt: Receipt | None
     delivered_at: datetime | None
     attempts: list[RecordedAttempt] = field(default_factory=list)
+    invoice_check: InvoiceCheck | None = None
+    """How the invoice's VTEX package was checked before its first PUT (None: not yet)."""
+
+
+@dataclass(frozen=True)
+class InvoiceCheck:
+    checked_at: datetime
+    checked_by: str
 
 
 @dataclass

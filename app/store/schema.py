@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     func,
+    inspect,
     select,
     text,
 )
@@ -145,6 +146,7 @@ shipment_aliases = Table(
 
 # Invoices whose VTEX package was seen to carry a tracking number (set by the relay's
 # PATCH if it lacked one): the check before an invoice's first PUT is done once.
+# checked_by: what showed it, one of CHECKED_BY.
 invoice_checks = Table(
     "invoice_checks",
     metadata,
@@ -152,7 +154,15 @@ invoice_checks = Table(
     Column("invoice_number", String(128), primary_key=True),
     Column("checked_at", UTCDateTime, nullable=False),
     Column("patched", Boolean, nullable=False),
+    Column("checked_by", String(32), nullable=False, server_default="Get order"),
 )
+CHECKED_BY = ("Get order", "partial invoice PATCH", "orders hook")
+
+ADDED_COLUMNS = {
+    ("invoice_checks", "checked_by"): "VARCHAR(32) NOT NULL DEFAULT 'Get order'",
+}
+"""Columns added since a table was first created: ``migrate`` adds them where missing (an
+older relay's rows take the default, and an older relay still writes rows that work)."""
 
 # VTEX orders hook notifications ("invoiced"), acknowledged at once and worked off here:
 # the order is read and its packages registered.
@@ -238,6 +248,7 @@ def migrate(conn: Connection) -> int:
     if dialect == "postgresql":
         conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
     metadata.create_all(conn)
+    _add_missing_columns(conn)
     version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
     if version is not None and int(version) > SCHEMA_VERSION:
         raise SchemaTooNew(
@@ -249,3 +260,10 @@ def migrate(conn: Connection) -> int:
             {"key": "schema_version", "value": str(SCHEMA_VERSION)},
         )
     return SCHEMA_VERSION
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    inspector = inspect(conn)
+    for (table, column), definition in ADDED_COLUMNS.items():
+        if column not in {found["name"] for found in inspector.get_columns(table)}:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")

@@ -162,8 +162,15 @@ def test_the_hook_registers_packages_and_their_webhooks_reach_that_accounts_vtex
     assert put.headers["x-vtex-api-appkey"] == "key-store-b"
     assert put.headers["x-vtex-api-apptoken"] == "token-store-b"
     methods = [r.method for r in calls_for(vtex, order_id)]
-    # The hook's Get order, the check's Get order, then the PUT: no PATCH, the package had it.
-    assert methods == ["GET", "GET", "PUT"]
+    # The hook's Get order, then the PUT: the hook saw the package's tracking number, so the
+    # first PUT needs neither a check nor a PATCH, and the delivery's record says why.
+    assert methods == ["GET", "PUT"]
+    wait_until(
+        lambda: shipment(relay, tn1).json()["deliveries"][0]["state"] == "delivered", 15, "record"
+    )
+    [delivery] = shipment(relay, tn1).json()["deliveries"]
+    assert delivery["invoiceCheck"]["checkedBy"] == "orders hook"
+    assert delivery["invoiceCheck"]["at"].endswith("Z")
 
 
 def test_an_other_state_is_acknowledged_and_ignored(
@@ -210,6 +217,17 @@ def test_a_package_without_tracking_number_gets_the_patch_before_the_first_put(
         "courier": "Transportadora Teste",
     }
     assert calls[1].headers["x-vtex-api-appkey"] == "key-store-a"
+    wait_until(
+        lambda: all(
+            d["state"] == "delivered" for d in shipment(relay, tracking).json()["deliveries"]
+        ),
+        15,
+        "the records",
+    )
+    checks = {
+        d["invoiceCheck"]["checkedBy"] for d in shipment(relay, tracking).json()["deliveries"]
+    }
+    assert checks == {"partial invoice PATCH"}
 
 
 def test_an_order_that_does_not_exist_yet_is_retried_and_delivered_once_it_appears(

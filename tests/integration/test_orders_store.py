@@ -164,10 +164,10 @@ async def test_a_retry_waits_until_it_is_due_and_counts_the_attempt(store: Store
 
 
 async def record_check(
-    store: Store, job: DeliveryJob, patched: bool | None, now: datetime, status_code: int = 503
+    store: Store, job: DeliveryJob, checked_by: str | None, now: datetime, status_code: int = 503
 ) -> None:
-    """A failed attempt; ``patched`` is None when its check did not pass (Get order 404),
-    else whether it PATCHed the invoice's tracking number before the PUT failed."""
+    """A failed attempt; ``checked_by`` is None when its check did not pass (Get order 404),
+    else what showed the invoice's tracking number before the PUT failed."""
     await store.record_attempt(
         job,
         AttemptRecord(
@@ -183,7 +183,7 @@ async def record_check(
         covered_event_ids=(),
         receipt=None,
         now=now,
-        invoice_checked=patched,
+        invoice_checked_by=checked_by,
     )
 
 
@@ -196,15 +196,17 @@ async def test_an_invoice_is_unchecked_until_an_attempt_records_its_check(store:
     assert not (await store.invoice_history("ORD-1", "INV-1")).checked  # no check recorded
 
     [job] = await claim_deliveries(store, T0 + timedelta(seconds=2))
-    await record_check(store, job, True, T0 + timedelta(seconds=2))
+    await record_check(store, job, "partial invoice PATCH", T0 + timedelta(seconds=2))
 
     history = await store.invoice_history("ORD-1", "INV-1")
-    assert history.checked
+    assert history.checked_by == "partial invoice PATCH"
     assert len(history.events) == 1
-    # Recording it again is harmless; another invoice of the order is its own.
+    # Recording it again is harmless (the first check stays); another invoice of the order
+    # is its own.
     [job] = await claim_deliveries(store, T0 + timedelta(seconds=4))
-    await record_check(store, job, False, T0 + timedelta(seconds=4))
-    assert (await store.invoice_history("ORD-1", "INV-1")).checked
+    assert job.history.checked_by == "partial invoice PATCH"  # the claim carries it
+    await record_check(store, job, "Get order", T0 + timedelta(seconds=4))
+    assert (await store.invoice_history("ORD-1", "INV-1")).checked_by == "partial invoice PATCH"
     assert not (await store.invoice_history("ORD-1", "INV-2")).checked
     assert not (await store.invoice_history("ORD-2", "INV-1")).checked
 

@@ -10,6 +10,7 @@ from typing import Any
 from app.store import (
     ActiveInvoice,
     DeliveryView,
+    InvoiceCheck,
     QuarantinedWebhook,
     QueueSnapshot,
     Receipt,
@@ -65,7 +66,7 @@ def shipment(t: Tables, tracking_number: str) -> ShipmentView | None:
     last_body: dict[str, Any] | None = None
     if row.invoice is not None:
         of_invoice = [d for d in t.newest_deliveries() if d.invoice == row.invoice]
-        views = [delivery_view(d) for d in of_invoice[:20]]
+        views = [delivery_view(t, d) for d in of_invoice[:20]]
         sent = next((d.body for d in of_invoice if d.body is not None), None)
         last_body = json.loads(sent) if sent else None
     return ShipmentView(
@@ -86,10 +87,11 @@ def shipment(t: Tables, tracking_number: str) -> ShipmentView | None:
 def deliveries_in(t: Tables, state: str | None, limit: int) -> list[DeliveryView]:
     """Newest deliveries first, in ``state`` when given, with their attempts."""
     chosen = [d for d in t.newest_deliveries() if state is None or d.state == state]
-    return [delivery_view(d) for d in chosen[:limit]]
+    return [delivery_view(t, d) for d in chosen[:limit]]
 
 
-def delivery_view(d: Delivery) -> DeliveryView:
+def delivery_view(t: Tables, d: Delivery) -> DeliveryView:
+    check = t.checks.get(d.invoice)
     return DeliveryView(
         id=d.id,
         order_id=d.order_id,
@@ -104,6 +106,7 @@ def delivery_view(d: Delivery) -> DeliveryView:
         receipt=Receipt(d.receipt, d.vtex_date, d.order_id) if d.receipt is not None else None,
         delivered_at=d.delivered_at,
         attempts=list(d.attempts),
+        invoice_check=InvoiceCheck(*check) if check else None,
     )
 
 

@@ -325,17 +325,32 @@ class MemoryStore:
                         attempt_count=d.attempt_count,
                         tracking_numbers=tuple(sorted(row.number for row in rows)),
                         carriers=tuple(sorted({row.carrier for row in rows if row.carrier})),
+                        history=self._history(d.invoice),
                     )
                 )
             return jobs
 
+    def account_paused_until(self, account: str | None, now: datetime) -> datetime | None:
+        until = self._t.pauses.get(account or "")
+        return until if until is not None and until > utc(now) else None
+
     async def invoice_history(self, order_id: str, invoice_number: str) -> InvoiceHistory:
-        held = self._t.events_of((order_id, invoice_number))
+        return self._history((order_id, invoice_number))
+
+    def _history(self, invoice: Invoice) -> InvoiceHistory:
+        held = self._t.events_of(invoice)
+        check = self._t.checks.get(invoice)
         return InvoiceHistory(
             events=tuple(e.event for e in held),
             event_ids=tuple(e.id for e in held),
-            checked=(order_id, invoice_number) in self._t.checks,
+            checked_by=check[1] if check else None,
         )
+
+    async def note_invoice_checked(
+        self, order_id: str, invoice_number: str, checked_by: str, now: datetime
+    ) -> None:
+        with self._write() as t:
+            t.checks.setdefault((order_id, invoice_number), (utc(now), checked_by))
 
     async def invoice_shipments(self, order_id: str, invoice_number: str) -> list[InvoiceShipment]:
         rows = sorted(
@@ -360,7 +375,7 @@ class MemoryStore:
         receipt: dict[str, Any] | None,
         now: datetime,
         pause_account_until: datetime | None = None,
-        invoice_checked: bool | None = None,
+        invoice_checked_by: str | None = None,
     ) -> None:
         """``deliveries.record_attempt``: what is None (a body when nothing was sent, a
         receipt unless delivered) keeps the delivery's value; delivered while the invoice
@@ -395,8 +410,8 @@ class MemoryStore:
             if pause_account_until is not None:
                 account, until = job.account or "", utc(pause_account_until)
                 t.pauses[account] = max(t.pauses.get(account, until), until)  # a later one wins
-            if invoice_checked is not None:
-                t.checks.setdefault(d.invoice, (now, invoice_checked))
+            if invoice_checked_by is not None:
+                t.checks.setdefault(d.invoice, (now, invoice_checked_by))
             held = {e.id for e in t.events_of(d.invoice)}
             if delivered and held - set(covered_event_ids):
                 due = now + self._coalesce
@@ -498,7 +513,7 @@ class MemoryStore:
 
     async def get_delivery(self, delivery_id: int) -> DeliveryView | None:
         d = self._t.deliveries.get(delivery_id)
-        return None if d is None else reads.delivery_view(d)
+        return None if d is None else reads.delivery_view(self._t, d)
 
 
 def _register(

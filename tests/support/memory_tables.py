@@ -135,8 +135,8 @@ class Tables:
     events: dict[int, Event] = field(default_factory=dict)
     identities: set[str] = field(default_factory=set)
     deliveries: dict[int, Delivery] = field(default_factory=dict)
-    checks: dict[Invoice, tuple[datetime, bool]] = field(default_factory=dict)
-    """Invoices checked before their first PUT: (checked at, patched)."""
+    checks: dict[Invoice, tuple[datetime, str]] = field(default_factory=dict)
+    """Invoices checked before their first PUT: (checked at, checked by); the first stays."""
     notifications: dict[str, Notification] = field(default_factory=dict)
     pauses: dict[str, datetime] = field(default_factory=dict)
     """account ("" for the default one) -> paused until"""

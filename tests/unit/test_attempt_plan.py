@@ -143,7 +143,7 @@ def test_a_2xx_is_delivered_with_its_receipt_and_the_body_sent() -> None:
     assert done.state == "delivered"
     assert done.receipt == RECEIPT
     assert done.sent == BODY
-    assert done.invoice_checked is None  # no check ran
+    assert done.invoice_checked_by is None  # no check ran
     assert done.metric_outcome == "delivered"
     assert done.pause_account_until is None
 
@@ -153,8 +153,10 @@ def test_a_delivered_answer_that_is_not_an_object_keeps_no_receipt() -> None:
 
 
 def test_a_passed_check_is_recorded_with_whether_it_patched() -> None:
-    assert outcome(CheckPassed(patched=True), answer(200, RECEIPT)).invoice_checked is True
-    assert outcome(CheckPassed(patched=False), answer(200, RECEIPT)).invoice_checked is False
+    patched = outcome(CheckPassed(patched=True), answer(200, RECEIPT))
+    assert patched.invoice_checked_by == "partial invoice PATCH"
+    seen = outcome(CheckPassed(patched=False), answer(200, RECEIPT))
+    assert seen.invoice_checked_by == "Get order"
 
 
 def test_a_stopped_check_is_the_attempt_and_nothing_was_sent() -> None:
@@ -162,7 +164,7 @@ def test_a_stopped_check_is_the_attempt_and_nothing_was_sent() -> None:
     done = outcome(stopped, None)
     assert done.answer is stopped.answer
     assert done.sent is None
-    assert done.invoice_checked is None
+    assert done.invoice_checked_by is None
     assert done.decision.verdict is Verdict.RETRY
     assert done.decision.next_attempt_at == NOW + SLOW_LANE  # the 404 slow lane
 
