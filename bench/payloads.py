@@ -119,15 +119,17 @@ def burst_shipment(i: int) -> Shipment:
     return Shipment(f"BU{i:06d}BR", f"{1272452900000 + i}-01", f"{40000 + i:09d}")
 
 
-def drain_webhook(shipment: Shipment, count: int) -> bytes:
+def drain_webhook(shipment: Shipment, count: int, first: int = 0) -> bytes:
+    """Events ``first`` to ``first + count - 1`` of the shipment, 3 hours apart; the tenth
+    (``j == 9``) says delivered."""
     events = [
         event(
             T0 + timedelta(hours=3 * j),
-            "delivered" if j == count - 1 else STATUSES[j % len(STATUSES)],
+            "delivered" if j == 9 else STATUSES[j % len(STATUSES)],
             j,
             f"Objeto em trânsito - por favor aguarde (etapa {j + 1})",
         )
-        for j in range(count)
+        for j in range(first, first + count)
     ]
     return compact({"trackingNumber": shipment.tracking_number, "events": events})
 

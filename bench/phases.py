@@ -26,7 +26,6 @@ import httpx
 from bench.clients import (
     check_signed_post,
     describe_wrk,
-    httpx_delivery_loop,
     post_webhooks,
     register_shipments,
     run_wrk,
@@ -37,16 +36,14 @@ from bench.config import (
     APP_TOKEN,
     BIN,
     DATABASES,
-    DRAIN_RATE_LIMIT,
     MAX_CONCURRENCY,
     SECRET,
 )
 from bench.databases import PostgresServer, RelayDatabase, new_sqlite
+from bench.drain import run_drain
 from bench.payloads import (
     burst_shipment,
     burst_webhook,
-    drain_shipment,
-    drain_webhook,
     write_ingest_requests,
 )
 from bench.processes import (
@@ -54,11 +51,10 @@ from bench.processes import (
     clean_env,
     postgres_cpu_seconds,
     process_cpu_seconds,
-    relay_worker,
     say,
     start_uvicorn,
 )
-from bench.readings import ingest_counts, scrape, settled_counts, wait_all_delivered, wait_until_due
+from bench.readings import settled_counts, wait_all_delivered
 
 
 class Bench:
@@ -275,124 +271,9 @@ class Bench:
     # -- phase 2: drain ----------------------------------------------------------------------
 
     def drain(self, kind: str) -> None:
-        invoices = self.args.drain_invoices
-        per_invoice = 10
-        relay, db = self.start_relay(kind, "drain-ingest", RELAY_WORKER="false")
-        shipments = [drain_shipment(i) for i in range(invoices)]
-        try:
-            started = time.monotonic()
-            asyncio.run(register_shipments(relay.url, shipments, concurrency=16))
-            registered_s = time.monotonic() - started
-            bodies = [drain_webhook(s, per_invoice) for s in shipments]
-            started = time.monotonic()
-            asyncio.run(post_webhooks(relay.url, bodies, concurrency=16))
-            posted_s = time.monotonic() - started
-            # Every post was answered 202, so committed: the counters are final. With the
-            # worker off, every delivery queued is in the backlog.
-            samples = scrape(relay.client)
-        finally:
-            relay.stop()
-        counts = ingest_counts(samples)
-        stored_events, pending = counts["new_events"], counts["deliveries"]
-        say(
-            f"drain {kind}: {invoices} shipments registered in {registered_s:.1f}s, "
-            f"{stored_events} events in {len(bodies)} webhooks posted in {posted_s:.1f}s; "
-            f"{pending} pending"
-        )
-        if stored_events != invoices * per_invoice or pending != invoices:
-            raise RuntimeError(
-                f"drain setup: expected {invoices * per_invoice} events and {invoices} pending "
-                f"deliveries, found {stored_events} and {pending}"
-            )
-
-        # A delivery queued by new events may wait (a coalescing window) before it is due;
-        # start the worker once all are due, so that the drain is not timed waiting for them.
-        waited = wait_until_due(db)
-        self.standin("/_bench/reset", "POST")
-        pg_before = self.postgres_cpu()
-        worker = relay_worker(
-            f"{kind}-drain-worker",
-            self.relay_env(db, RELAY_VTEX_RATE_LIMIT=str(DRAIN_RATE_LIMIT)),
-            self.tmp / f"{kind}-drain-worker",
-        )
-        try:
-            done_at = wait_all_delivered(db, worker, timeout=180)
-            hwm = worker.status_kib("VmHWM")
-            worker_cpu = process_cpu_seconds(worker.pid)
-            pg_cpu = self.postgres_cpu() - pg_before
-        finally:
-            code = worker.stop()
-        stats = self.standin("/_bench/stats")
-        if stats["first"] is None:
-            raise RuntimeError("drain: the stand-in saw no PUT")
-        if len(stats["invoices"]) != invoices:
-            raise RuntimeError(
-                f"drain: {len(stats['invoices'])} invoices got a PUT, not {invoices}"
-            )
-        drain_s = done_at - stats["first"]
-        requests = stats["orders"] + stats["patches"] + stats["puts"]
-        per_invoice_puts = [v[0] for v in stats["invoices"].values()]
-        short = sum(1 for v in stats["invoices"].values() if v[1] != per_invoice)
-        result = {
-            "invoices": invoices,
-            "events": invoices * per_invoice,
-            "registered_s": registered_s,
-            "posted_s": posted_s,
-            "puts": stats["puts"],
-            "bad": stats["bad"],
-            "puts_per_invoice": stats["puts"] / invoices,
-            "max_puts_one_invoice": max(per_invoice_puts),
-            "invoices_missing_events": short,
-            "drain_s": drain_s,
-            "start_to_first_put_s": stats["first"] - worker.started,
-            "start_to_done_s": done_at - worker.started,
-            "events_per_s": invoices * per_invoice / drain_s,
-            "puts_per_s": stats["puts"] / drain_s,
-            "orders": stats["orders"],
-            "patches": stats["patches"],
-            "requests": requests,
-            "requests_per_s": requests / drain_s,
-            "invoices_per_s": invoices / drain_s,
-            "worker_vmhwm_kib": hwm,
-            "worker_cpu_s": worker_cpu,
-            "postgres_cpu_s": pg_cpu,
-            "worker_exit": code,
-            "waited_due_s": waited,
-            "log_problems": worker.log_problems(),
-        }
-        say(
-            f"drain {kind}: {stats['puts']} PUTs in {drain_s:.2f}s after the first one: "
-            f"{result['puts_per_s']:.0f} PUT/s, {result['events_per_s']:.0f} events/s"
-        )
-
-        # The baseline: the same requests (Get order before each PUT when the relay checked
-        # every invoice first), the very bodies the relay sent (as the stand-in received
-        # them), the same stand-in, the same concurrency, plain httpx.
-        sent = [(order, invoice, body) for order, invoice, body in self.standin("/_bench/bodies")]
-        rounds = self.args.baseline_rounds
-        get_first = result["orders"] >= invoices
-        self.standin("/_bench/reset", "POST")
-        loop = httpx_delivery_loop
-        asyncio.run(loop(self.standin_url, sent[:100], MAX_CONCURRENCY, get_first))  # warm-up
-        elapsed = asyncio.run(loop(self.standin_url, sent * rounds, MAX_CONCURRENCY, get_first))
-        stats = self.standin("/_bench/stats")
-        expected = min(100, len(sent)) + len(sent) * rounds
-        if stats["puts"] != expected or stats["bad"]:
-            raise RuntimeError(f"baseline: stand-in counted {stats['puts']} PUTs, not {expected}")
-        result["baseline_puts"] = len(sent) * rounds
-        result["baseline_s"] = elapsed
-        result["baseline_puts_per_s"] = len(sent) * rounds / elapsed
-        result["baseline_get_order_first"] = get_first
-        result["baseline_requests_per_s"] = len(sent) * rounds * (2 if get_first else 1) / elapsed
-        result["body_bytes"] = statistics.mean(
-            len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
-            for _, _, body in sent
-        )
-        say(
-            f"drain {kind}: plain httpx loop {result['baseline_puts_per_s']:.0f} invoices/s, "
-            f"{result['baseline_requests_per_s']:.0f} requests/s"
-        )
-        self.results[kind]["drain"] = result
+        """A backlog of first deliveries (Get order + PUT), then one of already-checked
+        invoices (PUT only), each against the plain httpx loop (bench/drain.py)."""
+        run_drain(self, kind)
 
     # -- phase 3: burst ----------------------------------------------------------------------
 
