@@ -6,7 +6,8 @@ fails, the group is rolled back and each runs again alone, so only that one fail
 caller hears back only after its COMMIT returned, which is what a 202 may promise (SPEC §3).
 Writes of one kind (a webhook's events, say) can be given as items of a batch function,
 which the group applies to all its items at once: a fixed number of statements, whatever
-the group's size.
+the group's size. An item no caller is held up by (an attempt's record) may linger a few
+milliseconds for company: a commit, and on SQLite an fsync, shared instead of one each.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     batch: Batch | None = None
     item: Any = None
+    commit_by: float | None = None
+    """``time.monotonic()`` by which it must be committed, if it may wait for company."""
 
 
 class Database:
@@ -117,13 +120,21 @@ class Database:
         return await future
 
     async def write_in_batch(
-        self, batch: Callable[[Connection, list[Item]], list[T]], item: Item
+        self,
+        batch: Callable[[Connection, list[Item]], list[T]],
+        item: Item,
+        linger: float = 0.0,
     ) -> T:
         """Have ``batch`` apply ``item`` with the other items of its commit group (``batch``
-        must be the same object for each of them); return its result once committed."""
+        must be the same object for each of them); return its result once committed.
+
+        ``linger``: seconds the item may wait for others to share its commit when it would
+        otherwise be committed alone (for writes no one is waiting on: a commit, an fsync on
+        SQLite, saved per item that joins)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(None, future, loop, batch, item))
+        commit_by = time.monotonic() + linger if linger > 0 else None
+        self._jobs.put(_Job(None, future, loop, batch, item, commit_by))
         return await future
 
     async def read(self, work: Callable[[Connection], T]) -> T:
@@ -180,8 +191,9 @@ class Database:
                 return
             group = [job]
             while len(group) < MAX_GROUP:
+                wait = _lingering(group)
                 try:
-                    more = self._jobs.get_nowait()
+                    more = self._jobs.get_nowait() if wait is None else self._jobs.get(timeout=wait)
                 except queue.Empty:
                     break
                 if more is None:
@@ -215,6 +227,16 @@ class Database:
     @staticmethod
     def _settle(job: _Job, result: Any, failure: BaseException | None) -> None:
         job.loop.call_soon_threadsafe(_settle, job.future, result, failure)
+
+
+def _lingering(group: list[_Job]) -> float | None:
+    """How long the writer may still wait for more jobs before committing ``group``: until
+    the earliest ``commit_by``, while every job in it may wait (None: take what is queued
+    and commit now)."""
+    if any(job.commit_by is None for job in group):
+        return None
+    remaining = min(job.commit_by for job in group if job.commit_by is not None) - time.monotonic()
+    return remaining if remaining > 0 else None
 
 
 def _run_group(conn: Connection, group: list[_Job]) -> list[Any]:

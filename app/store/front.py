@@ -36,6 +36,11 @@ from app.store.records import (
 )
 from app.store.schema import migrate
 
+RECORD_LINGER_SECONDS = 0.02
+"""How long an attempt's record may wait for others to share its commit: the VTEX call is
+over and the worker's slot free, so nobody waits on it but its claim (see
+``Database.write_in_batch``)."""
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -206,7 +211,7 @@ class SqlStore:
             known = self._pauses.get(account, pause_account_until)
             self._pauses = {**self._pauses, account: max(known, pause_account_until)}
         recorded = deliveries.AttemptToRecord(job, attempt, outcome, now)
-        await self._db.write_in_batch(self._record, recorded)
+        await self._db.write_in_batch(self._record, recorded, linger=RECORD_LINGER_SECONDS)
 
     async def note_invoice_checked(
         self, order_id: str, invoice_number: str, checked_by: str, now: datetime

@@ -1,17 +1,21 @@
 """Deliveries are claimed and recorded a set at a time: a claim reads its invoices' histories
 in one query, and a commit group of attempts costs the same statements (round trips, on
-PostgreSQL) whatever its size."""
+PostgreSQL) whatever its size; an attempt's record may wait briefly for others to share its
+commit."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
 
 from app.store import AttemptRecord, DeliveryJob, SqlStore, sync_url
 from app.store.deliveries import AttemptToRecord, Outcome, claim_due, record_attempts
+from app.store.engine import Database
 from tests.integration.helpers import T0, event, update
 from tests.integration.test_store_groups import statements_sent
 
@@ -172,3 +176,33 @@ async def test_a_pause_another_relay_recorded_is_held_once_this_one_claims(
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_lingering_write_waits_for_company_but_not_past_its_time(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    groups: list[list[str]] = []
+
+    def batch(_conn: Connection, items: list[str]) -> list[str]:
+        groups.append(list(items))
+        return [item.upper() for item in items]
+
+    try:
+        # Two writes that may wait 0.5 s: the second, 0.1 s later, shares the first's commit.
+        first = asyncio.ensure_future(db.write_in_batch(batch, "a", linger=0.5))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        assert await asyncio.gather(first, db.write_in_batch(batch, "b", linger=0.5)) == ["A", "B"]
+        assert groups == [["a", "b"]]
+        assert time.monotonic() - started < 0.5  # committed at the first's time, not later
+        # A write someone waits on ends the lingering at once, and takes the waiting along.
+        lingering = asyncio.ensure_future(db.write_in_batch(batch, "c", linger=5.0))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        assert await db.write_in_batch(batch, "d") == "D"
+        assert await lingering == "C"
+        assert time.monotonic() - started < 1.0
+        assert groups[-1] == ["c", "d"]
+    finally:
+        db.close()
