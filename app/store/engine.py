@@ -190,16 +190,22 @@ class Database:
             if job is None:
                 return
             group = [job]
+            commit_by = job.commit_by  # None once a job in the group may not wait
             while len(group) < MAX_GROUP:
-                wait = _lingering(group)
+                wait = None if commit_by is None else commit_by - time.monotonic()
                 try:
-                    more = self._jobs.get_nowait() if wait is None else self._jobs.get(timeout=wait)
+                    if wait is None or wait <= 0:
+                        more = self._jobs.get_nowait()
+                    else:
+                        more = self._jobs.get(timeout=wait)
                 except queue.Empty:
                     break
                 if more is None:
                     self._jobs.put(None)  # finish this group, then stop
                     break
                 group.append(more)
+                if commit_by is not None:
+                    commit_by = None if more.commit_by is None else min(commit_by, more.commit_by)
             self._commit_group(group)
 
     def _commit_group(self, group: list[_Job], retries: int = CONFLICT_RETRIES) -> None:
@@ -227,16 +233,6 @@ class Database:
     @staticmethod
     def _settle(job: _Job, result: Any, failure: BaseException | None) -> None:
         job.loop.call_soon_threadsafe(_settle, job.future, result, failure)
-
-
-def _lingering(group: list[_Job]) -> float | None:
-    """How long the writer may still wait for more jobs before committing ``group``: until
-    the earliest ``commit_by``, while every job in it may wait (None: take what is queued
-    and commit now)."""
-    if any(job.commit_by is None for job in group):
-        return None
-    remaining = min(job.commit_by for job in group if job.commit_by is not None) - time.monotonic()
-    return remaining if remaining > 0 else None
 
 
 def _run_group(conn: Connection, group: list[_Job]) -> list[Any]:
