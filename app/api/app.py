@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
-from app.api import admin, health, metrics_route, shipments, vtex_hook, webhooks
+from app.api import admin, docs, health, metrics_route, shipments, vtex_hook, webhooks
 from app.api.deps import Parts
 from app.api.errors import install_error_handlers
 from app.api.openapi import relay_openapi
@@ -63,6 +63,8 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
         summary="Carrier tracking webhooks in, VTEX OMS invoice tracking out.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # app/api/docs.py serves it from the relay's own files
+        redoc_url=None,
     )
     app.openapi = relay_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
@@ -73,6 +75,7 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
     app.include_router(health.router)
     app.include_router(metrics_route.router)
     app.include_router(vtex_hook.router)
+    app.include_router(docs.router)
     return app
 
 
