@@ -14,8 +14,10 @@ CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope, not session: while Playwright's sync API is started, asyncio sees its loop
+    # as running in this thread, and every anyio test after it would fail to start its own.
     if CHROMIUM is None:
         pytest.skip(
             "Debian's chromium is not installed (apt-get install chromium; scripts/browser)"
