@@ -27,6 +27,16 @@ class Configuration:
     warnings: list[dict[str, str]] = field(default_factory=list)
 
 
+def carrier_readiness(settings: Settings, name: str, carrier: Carrier) -> str:
+    """``signed`` (it has its credential), ``unsigned`` (allowed without) or
+    ``not configured`` (every webhook is refused with 401)."""
+    configured = settings.carrier(name)
+    credential = configured.public_key if carrier.credential == "public_key" else configured.secret
+    if credential is not None:
+        return "signed"
+    return "unsigned" if configured.allow_unsigned else "not configured"
+
+
 def describe_configuration(
     settings: Settings, carriers: Mapping[str, Carrier] | None, worker: bool
 ) -> Configuration:
@@ -41,13 +51,10 @@ def describe_configuration(
     with_credentials: list[str] = []
     unsigned: list[str] = []
     for name, carrier in sorted((carriers or {}).items()):
-        configured = settings.carrier(name)
-        credential = (
-            configured.public_key if carrier.credential == "public_key" else configured.secret
-        )
-        if credential is not None:
+        readiness = carrier_readiness(settings, name, carrier)
+        if readiness == "signed":
             with_credentials.append(name)
-        elif configured.allow_unsigned:
+        elif readiness == "unsigned":
             unsigned.append(name)
             warn(
                 f"RELAY_CARRIERS__{name.upper()}__ALLOW_UNSIGNED",

@@ -7,6 +7,8 @@ scrape, so every replica reports the shared truth and a restart loses nothing.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -16,6 +18,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from app.console.tally import MinuteTally
 from app.errors import (
     BadRequest,
     NotFound,
@@ -46,6 +49,14 @@ _OUTCOMES: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+def latency_bucket(seconds: float) -> str:
+    """The smallest of :data:`LATENCY_BUCKETS` at or above ``seconds`` ("inf" past them)."""
+    for bound in LATENCY_BUCKETS:
+        if seconds <= bound:
+            return str(bound)
+    return "inf"
+
+
 def webhook_outcome(error: Exception | None) -> str:
     """The ``outcome`` label of a webhook answer: ``accepted`` or why it was refused."""
     if error is None:
@@ -63,6 +74,8 @@ class RelayMetrics:
         # No ``*_created`` series: they double the exposition and no alert reads them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
+        self.tally = MinuteTally()
+        """The console's per-minute counts, until the next flush to the database."""
         self.webhooks = Counter(
             "relay_webhooks",
             "Webhooks received, by carrier and outcome.",
@@ -111,7 +124,11 @@ class RelayMetrics:
     def webhook_answered(self, carrier: str, error: Exception | None) -> None:
         outcome = webhook_outcome(error)
         # An unknown carrier's name comes from the URL: not a label value.
-        self.webhooks.labels("" if outcome == "unknown_carrier" else carrier, outcome).inc()
+        if outcome == "unknown_carrier":
+            self.webhooks.labels("", outcome).inc()
+            return
+        self.webhooks.labels(carrier, outcome).inc()
+        self.tally.note("carrier", carrier, outcome, datetime.now(UTC))
 
     def events_stored(self, carrier: str, new: int, duplicates: int) -> None:
         if new:
@@ -120,11 +137,21 @@ class RelayMetrics:
             self.events.labels(carrier, "duplicate").inc(duplicates)
 
     def delivery_attempted(
-        self, outcome: str, status_code: int | None, latency_seconds: float | None = None
+        self,
+        outcome: str,
+        status_code: int | None,
+        latency_seconds: float | None = None,
+        account: str = "",
     ) -> None:
+        """``account``: the VTEX account's name, as the console's Accounts page lists it."""
         self.deliveries.labels(outcome, str(status_code) if status_code else "none").inc()
+        now = datetime.now(UTC)
+        self.tally.note("account", account, outcome, now)
+        if status_code in (401, 403):
+            self.tally.note("account", account, str(status_code), now)
         if latency_seconds is not None:
             self.delivery_latency.observe(max(latency_seconds, 0.0))
+            self.tally.note("latency", latency_bucket(latency_seconds), "delivered", now)
 
     def exposition(self, queue: QueueSnapshot | None) -> bytes:
         """The text exposition; queue gauges are left as last read when ``queue`` is None

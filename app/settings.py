@@ -221,6 +221,7 @@ class Settings(BaseSettings):
     carriers_file: Path | None = None
 
     admin_token: SecretStr | None = None
+    viewer_token: SecretStr | None = None
     vtex_hook_secret: SecretStr | None = None
     reconcile_interval: OptionalDuration = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -240,7 +241,7 @@ class Settings(BaseSettings):
             raise ValueError("must be longer than 0s, e.g. 30s")
         return value
 
-    @field_validator("admin_token", "vtex_hook_secret", mode="before")
+    @field_validator("admin_token", "viewer_token", "vtex_hook_secret", mode="before")
     @classmethod
     def _blank_secret_is_unset(cls, value: Any) -> Any:
         # An empty token would match an empty "Bearer " header.

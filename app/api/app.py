@@ -16,11 +16,14 @@ from app.api.openapi import relay_openapi
 from app.api.request_log import RequestLogMiddleware
 from app.api.webhook_route import WebhookRoute
 from app.configured import log_configuration
+from app.console import routes as console_routes
+from app.console.tally import flush_tally_forever
 from app.deliver.worker import Worker
 from app.ingest.carriers import Carrier, configured_carriers
 from app.ingest.intake import Intake
 from app.metrics import RelayMetrics
 from app.settings import Settings
+from app.store import SqlStore
 from app.wiring import opened_delivery
 
 log = structlog.get_logger("relay")
@@ -45,10 +48,24 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
                 store, settings, accepted, on_queued=worker.wake if worker else lambda: None
             )
             parts = Parts(
-                settings=settings, store=store, intake=intake, worker=worker, metrics=metrics
+                settings=settings,
+                store=store,
+                intake=intake,
+                worker=worker,
+                metrics=metrics,
+                carriers=accepted,
+                console=store.console() if isinstance(store, SqlStore) else None,
             )
             if worker is not None:
                 parts.worker_task = asyncio.create_task(worker.run(), name="delivery-worker")
+            counting = (
+                asyncio.create_task(
+                    flush_tally_forever(metrics.tally, parts.console.add_counts),
+                    name="console-counts",
+                )
+                if parts.console is not None
+                else None
+            )
             app.state.parts = parts
             log.info("relay.started", database=store.describe(), worker=settings.worker)
             try:
@@ -57,6 +74,9 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
                 if worker is not None and parts.worker_task is not None:
                     await worker.stop(grace=settings.vtex_timeout.total_seconds())
                     await parts.worker_task
+                if counting is not None:
+                    counting.cancel()
+                    await asyncio.gather(counting, return_exceptions=True)
 
     app = FastAPI(
         title="Tracking relay",
@@ -76,6 +96,7 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
     app.include_router(metrics_route.router)
     app.include_router(vtex_hook.router)
     app.include_router(docs.router)
+    app.router.routes.extend(console_routes.ROUTES)
     return app
 
 

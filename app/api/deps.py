@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -11,10 +12,12 @@ from fastapi import Depends, Header, Request
 
 from app.deliver.worker import Worker
 from app.errors import Unauthorized
+from app.ingest.carriers import Carrier
 from app.ingest.intake import Intake
 from app.metrics import RelayMetrics
 from app.settings import Settings
 from app.store import Store
+from app.store.console_front import ConsoleStore
 
 
 @dataclass
@@ -26,6 +29,9 @@ class Parts:
     intake: Intake
     worker: Worker | None
     metrics: RelayMetrics
+    carriers: Mapping[str, Carrier] = field(default_factory=dict)
+    console: ConsoleStore | None = None
+    """The console's reads and actions; None where the store is not SQL (unit tests)."""
     worker_task: asyncio.Task[None] | None = field(default=None)
     draining: bool = False
 

@@ -15,12 +15,18 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.safety import SAFETY_HEADERS
 from app.ids import unique_hex
 from app.logs import redact_query_secrets
 
 log = structlog.get_logger("relay.access")
 
 _PLAUSIBLE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+BROWSER_PATHS = ("/console", "/docs")
+"""Where a browser is served pages: every answer there has the safety headers."""
+SAFETY_HEADER_PAIRS = [
+    (name.lower().encode(), value.encode()) for name, value in SAFETY_HEADERS.items()
+]
 # Probes and scrapes arrive every few seconds from Kubernetes and Prometheus.
 QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
 
@@ -45,6 +51,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = request_id_from(scope["headers"])
+        for_browser = scope["path"].startswith(BROWSER_PATHS)
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500  # what the server answers when the app raised before responding
@@ -53,10 +60,10 @@ class RequestLogMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                if for_browser:
+                    headers = with_safety_headers(headers)
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -64,6 +71,13 @@ class RequestLogMiddleware:
         finally:
             log_access(scope, status, started)
             structlog.contextvars.reset_contextvars(**tokens)
+
+
+def with_safety_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with every safety header of a browser's page that they lack (SPEC §10):
+    redirects and the framework's own errors under ``/console`` carry them too."""
+    present = {name.lower() for name, _ in headers}
+    return headers + [pair for pair in SAFETY_HEADER_PAIRS if pair[0] not in present]
 
 
 def access_fields(scope: Scope, status: int, started: float) -> dict[str, Any]:

@@ -328,6 +328,7 @@ class Worker:
                 outcome.metric_outcome,
                 answer.status_code,
                 latency if verdict is Verdict.DELIVERED else None,
+                account=job.account or self._settings.vtex_account or "",
             )
         if verdict is Verdict.DELIVERED:
             receipt = outcome.receipt or {}

@@ -207,10 +207,13 @@ class Intake:
     def _parse(self, carrier: Carrier, payload: Any) -> list[ShipmentUpdate]:
         return read_updates(carrier, payload, self._settings, self._context)
 
-    async def replay_quarantine(self, carrier: str | None = None) -> ReplayReport:
-        """Re-run quarantined webhooks through today's adapters; keep those still unreadable."""
+    async def replay_quarantine(
+        self, carrier: str | None = None, webhook_id: str | None = None
+    ) -> ReplayReport:
+        """Re-run quarantined webhooks (of a carrier, or the one ``webhook_id``) through
+        today's adapters; keep those still unreadable."""
         replayed = still = new_events = 0
-        for webhook in await self._store.quarantined(carrier):
+        for webhook in await self._store.quarantined(carrier, webhook_id=webhook_id):
             adapter = self._carriers.get(webhook.carrier)
             try:
                 if adapter is None:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from app.normalize.model import ShipmentUpdate
 from app.store import deliveries, orders, reads, shipments, webhooks
+from app.store.console_front import ConsoleStore
 from app.store.engine import Database
 from app.store.records import (
     ActiveInvoice,
@@ -60,6 +61,10 @@ class SqlStore:
     def open(cls, url: str, coalesce: timedelta = timedelta(0)) -> SqlStore:
         """``coalesce``: how long a delivery queued by new events waits for more to join it."""
         return cls(Database(url), coalesce)
+
+    def console(self) -> ConsoleStore:
+        """The console's reads and actions on the same database (SPEC §10)."""
+        return ConsoleStore(self._db)
 
     def watch_for_work(self, on_work: Callable[[], None]) -> Callable[[], None]:
         """See :meth:`Database.watch_for_work`; returns a function that stops watching."""
@@ -113,10 +118,10 @@ class SqlStore:
         return await self._write(webhooks.quarantine, carrier, body, error, now)
 
     async def quarantined(
-        self, carrier: str | None = None, limit: int = 1000
+        self, carrier: str | None = None, limit: int = 1000, webhook_id: str | None = None
     ) -> list[QuarantinedWebhook]:
-        """Quarantined webhooks, oldest first."""
-        return await self._read(webhooks.quarantined, carrier, limit)
+        """Quarantined webhooks, oldest first (of a carrier, or the one ``webhook_id``)."""
+        return await self._read(webhooks.quarantined, carrier, limit, webhook_id)
 
     async def release_from_quarantine(
         self, webhook_id: str, updates: Sequence[ShipmentUpdate], now: datetime

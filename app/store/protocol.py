@@ -59,9 +59,9 @@ class Store(Protocol):
         ...
 
     async def quarantined(
-        self, carrier: str | None = None, limit: int = 1000
+        self, carrier: str | None = None, limit: int = 1000, webhook_id: str | None = None
     ) -> list[QuarantinedWebhook]:
-        """Quarantined webhooks, oldest first."""
+        """Quarantined webhooks, oldest first (of a carrier, or the one ``webhook_id``)."""
         ...
 
     async def release_from_quarantine(

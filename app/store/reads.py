@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.engine import Connection
 
 from app.normalize.model import Status, TrackingEvent
@@ -71,17 +71,18 @@ def shipment(conn: Connection, tracking_number: str) -> ShipmentView | None:
         return None
     # A number registered as an alias (Melhor Envio's carrier code) shows the events held
     # under the key it stands for.
-    keys = select(shipment_aliases.c.tracking_number).where(
-        shipment_aliases.c.alias == tracking_number
+    # The keys are read first: PostgreSQL plans "= x OR IN (subquery)" as a scan of events.
+    keys = {tracking_number}
+    keys.update(
+        conn.scalars(
+            select(shipment_aliases.c.tracking_number).where(
+                shipment_aliases.c.alias == tracking_number
+            )
+        )
     )
     event_rows = conn.execute(
         select(events)
-        .where(
-            or_(
-                events.c.tracking_number == tracking_number,
-                events.c.tracking_number.in_(keys),
-            )
-        )
+        .where(events.c.tracking_number.in_(sorted(keys)))
         .order_by(events.c.occurred_at, events.c.id)
     ).all()
     views: list[DeliveryView] = []

@@ -236,6 +236,44 @@ account_pauses = Table(
 )
 
 
+# Console sign-ins (SPEC §10): the cookie carries the id, this row its role and end; signing
+# out deletes it, so the old cookie stops working on every replica. Only a hash of the id is
+# kept, so that a copy of the database signs nobody in.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# What the console's Overview and Accounts pages count, per minute (SPEC §10): webhooks by
+# carrier and outcome (accepted, refused, quarantined), deliveries by account and outcome,
+# delivery latencies by bucket. Each relay adds its own tally to the minute's row, so a
+# flood of refused calls costs one row per carrier per minute, and every replica's counts
+# are seen by all. ``last_at``: the newest occurrence counted in the row.
+minute_counts = Table(
+    "minute_counts",
+    metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("outcome", String(32), primary_key=True),
+    Column("minute", UTCDateTime, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Index("ix_minute_counts_minute", "minute"),
+)
+
+ADDED_INDEXES = (
+    # The console's Deliveries page: a state's newest first, by keyset.
+    Index("ix_deliveries_state_id", deliveries.c.state, deliveries.c.id),
+    # Its search box: an invoice by its number alone (orderId has ix_shipments_invoice).
+    Index("ix_shipments_invoice_number", shipments.c.invoice_number),
+)
+"""Indexes added to a table after it was first created: ``migrate`` creates those missing."""
+
+
 def insert_into(conn: Connection, table: Table) -> Any:
     """The database's own INSERT, which knows ``ON CONFLICT``."""
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
@@ -249,6 +287,8 @@ def migrate(conn: Connection) -> int:
         conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
     metadata.create_all(conn)
     _add_missing_columns(conn)
+    for index in ADDED_INDEXES:
+        index.create(conn, checkfirst=True)
     version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
     if version is not None and int(version) > SCHEMA_VERSION:
         raise SchemaTooNew(

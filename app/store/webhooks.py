@@ -219,9 +219,9 @@ def quarantine(conn: Connection, carrier: str, body: bytes, error: str, now: dat
 
 
 def quarantined(
-    conn: Connection, carrier: str | None = None, limit: int = 1000
+    conn: Connection, carrier: str | None = None, limit: int = 1000, webhook_id: str | None = None
 ) -> list[QuarantinedWebhook]:
-    """Quarantined webhooks, oldest first."""
+    """Quarantined webhooks, oldest first (of a carrier, or the one ``webhook_id``)."""
     query = (
         select(webhooks)
         .where(webhooks.c.state == "quarantined")
@@ -230,6 +230,8 @@ def quarantined(
     )
     if carrier is not None:
         query = query.where(webhooks.c.carrier == carrier)
+    if webhook_id is not None:
+        query = query.where(webhooks.c.id == webhook_id)
     return [_quarantined(row) for row in conn.execute(query).all()]
 
 

@@ -111,12 +111,14 @@ class MemoryStore:
         return webhook_id
 
     async def quarantined(
-        self, carrier: str | None = None, limit: int = 1000
+        self, carrier: str | None = None, limit: int = 1000, webhook_id: str | None = None
     ) -> list[QuarantinedWebhook]:
         held = [
             w
             for w in self._t.webhooks.values()
-            if w.state == "quarantined" and carrier in (None, w.carrier)
+            if w.state == "quarantined"
+            and carrier in (None, w.carrier)
+            and webhook_id in (None, w.id)
         ]
         held.sort(key=lambda w: (w.received_at, w.id))
         return [reads.quarantined_webhook(w) for w in held[:limit]]
