@@ -22,7 +22,13 @@ from app.startup import (
     unparsable_setting,
 )
 from app.store import MAX_ROW_ID, SCHEMA_VERSION
-from app.wiring import DatabaseUnusable, opened_delivery, opened_store, vtex_http_client
+from app.wiring import (
+    DatabaseUnusable,
+    counts_kept,
+    opened_delivery,
+    opened_store,
+    vtex_http_client,
+)
 
 if TYPE_CHECKING:
     from app.ingest.carriers import Carrier
@@ -133,7 +139,7 @@ async def _run_worker(settings: Settings) -> int:
     from app.deliver.worker import Worker
     from app.interpreter import settle_heap
 
-    async with opened_delivery(settings) as delivery:
+    async with opened_delivery(settings) as delivery, counts_kept(delivery.metrics, delivery.store):
         log_configuration(settings, None, worker=True)
         worker = Worker(delivery)
         settle_heap()

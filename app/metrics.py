@@ -49,6 +49,11 @@ _OUTCOMES: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+TALLIED_WEBHOOK_OUTCOMES = frozenset({"accepted", "unauthorized", "quarantined"})
+"""What the console counts per carrier and minute: one row per outcome, so a flood of
+unsigned requests (401) costs one row a carrier a minute; a quarantined webhook was signed."""
+
+
 def latency_bucket(seconds: float) -> str:
     """The smallest of :data:`LATENCY_BUCKETS` at or above ``seconds`` ("inf" past them)."""
     for bound in LATENCY_BUCKETS:
@@ -128,7 +133,8 @@ class RelayMetrics:
             self.webhooks.labels("", outcome).inc()
             return
         self.webhooks.labels(carrier, outcome).inc()
-        self.tally.note("carrier", carrier, outcome, datetime.now(UTC))
+        if outcome in TALLIED_WEBHOOK_OUTCOMES:
+            self.tally.note("carrier", carrier, outcome, datetime.now(UTC))
 
     def events_stored(self, carrier: str, new: int, duplicates: int) -> None:
         if new:

@@ -4,6 +4,7 @@ the same way, and the one-shot commands open their store here too."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from app.console.tally import flush_tally_forever
 from app.deliver.vtex_client import VtexClient
 from app.metrics import RelayMetrics
 from app.settings import Settings
@@ -89,3 +91,21 @@ async def opened_delivery(
         vtex_http_client(settings) as http,
     ):
         yield DeliveryParts(store, VtexClient(http), settings, metrics=metrics or RelayMetrics())
+
+
+@asynccontextmanager
+async def counts_kept(metrics: RelayMetrics, store: Store) -> AsyncIterator[None]:
+    """While the body runs, the console's per-minute counts (``metrics.tally``) are written to
+    the database every few seconds, and once more at the end (``relay serve`` and ``relay
+    worker`` alike, so that every process's webhooks and deliveries show on the Overview)."""
+    if not isinstance(store, SqlStore):
+        yield
+        return
+    task = asyncio.create_task(
+        flush_tally_forever(metrics.tally, store.console().add_counts), name="console-counts"
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -17,14 +17,13 @@ from app.api.request_log import RequestLogMiddleware
 from app.api.webhook_route import WebhookRoute
 from app.configured import log_configuration
 from app.console import routes as console_routes
-from app.console.tally import flush_tally_forever
 from app.deliver.worker import Worker
 from app.ingest.carriers import Carrier, configured_carriers
 from app.ingest.intake import Intake
 from app.metrics import RelayMetrics
 from app.settings import Settings
 from app.store import SqlStore
-from app.wiring import opened_delivery
+from app.wiring import counts_kept, opened_delivery
 
 log = structlog.get_logger("relay")
 
@@ -41,7 +40,10 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log_configuration(settings, accepted, worker=settings.worker)
-        async with opened_delivery(settings, metrics=metrics) as delivery:
+        async with (
+            opened_delivery(settings, metrics=metrics) as delivery,
+            counts_kept(metrics, delivery.store),
+        ):
             store = delivery.store
             worker = Worker(delivery) if settings.worker else None
             intake = Intake(
@@ -58,14 +60,6 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
             )
             if worker is not None:
                 parts.worker_task = asyncio.create_task(worker.run(), name="delivery-worker")
-            counting = (
-                asyncio.create_task(
-                    flush_tally_forever(metrics.tally, parts.console.add_counts),
-                    name="console-counts",
-                )
-                if parts.console is not None
-                else None
-            )
             app.state.parts = parts
             log.info("relay.started", database=store.describe(), worker=settings.worker)
             try:
@@ -74,9 +68,6 @@ def create_app(settings: Settings, carriers: Mapping[str, Carrier] | None = None
                 if worker is not None and parts.worker_task is not None:
                     await worker.stop(grace=settings.vtex_timeout.total_seconds())
                     await parts.worker_task
-                if counting is not None:
-                    counting.cancel()
-                    await asyncio.gather(counting, return_exceptions=True)
 
     app = FastAPI(
         title="Tracking relay",

@@ -14,14 +14,21 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.console.auth import Visitor, form_of, key_of, refusal, visitor_of
+from app.console.auth import (
+    Visitor,
+    forged,
+    form_of,
+    key_of,
+    refusal,
+    tokens_of,
+    visitor_of,
+)
 from app.console.pages import common, sign_in_form
 from app.console.render import page
 from app.console.sessions import (
     COOKIE_NAME,
     SESSION_LIFETIME,
     cookie_value,
-    csrf_holds,
     new_session_id,
     role_for_token,
     session_hash,
@@ -75,11 +82,13 @@ def admin_action(action: Callable[[Act], Awaitable[Response]]) -> Handler:
     async def run(request: Request) -> Response:
         parts = console_parts(request)
         visitor = await visitor_of(request, parts.settings, parts.store)
-        form = await form_of(request)
-        why = refusal(visitor, parts.settings, form)
-        if why is not None or visitor is None:
-            return refused(request, visitor, why or "Sign in first.")
-        return await action(Act(request, parts, visitor, form))
+        why = refusal(visitor)  # before the body is read: a stranger's is not
+        if why is None and visitor is not None:
+            form = await form_of(request)
+            why = forged(visitor, form)
+            if why is None:
+                return await action(Act(request, parts, visitor, form))
+        return refused(request, visitor, why or "Sign in first.")
 
     return run
 
@@ -89,14 +98,10 @@ async def sign_in(request: Request) -> Response:
     parts = console_parts(request)
     settings = parts.settings
     form = await form_of(request)
-    if key_of(settings) is None:
+    key = await key_of(settings, parts.store)
+    if key is None:
         return sign_in_form(parts, request, "The console has no token to sign in with yet.")
-    admin, viewer = settings.admin_token, settings.viewer_token
-    role = role_for_token(
-        form.get("token", ""),
-        admin.get_secret_value() if admin else None,
-        viewer.get_secret_value() if viewer else None,
-    )
+    role = role_for_token(form.get("token", ""), *tokens_of(settings))
     if role is None:
         return sign_in_form(parts, request, "That token is neither the admin nor the viewer token.")
     now = datetime.now(UTC)
@@ -104,8 +109,6 @@ async def sign_in(request: Request) -> Response:
     expires_at = now + SESSION_LIFETIME
     await parts.store.start_session(session_hash(session_id), role.value, now, expires_at)
     answer = RedirectResponse("/console", status_code=303)
-    key = key_of(settings)
-    assert key is not None
     answer.set_cookie(
         COOKIE_NAME,
         cookie_value(key, session_id, expires_at),
@@ -127,11 +130,10 @@ def _behind_https(request: Request) -> bool:
 async def sign_out(request: Request) -> Response:
     parts = console_parts(request)
     visitor = await visitor_of(request, parts.settings, parts.store)
-    form = await form_of(request)
-    key = key_of(parts.settings)
     if visitor is not None:
-        if key is None or not csrf_holds(key, visitor.session_id, form.get("csrf")):
-            return refused(request, visitor, "This form's security token is missing or wrong.")
+        why = forged(visitor, await form_of(request))
+        if why is not None:
+            return refused(request, visitor, why)
         await parts.store.end_session(session_hash(visitor.session_id))
     answer = back_to("/console", done="signed-out")
     answer.delete_cookie(COOKIE_NAME, path="/console", httponly=True, samesite="strict")
@@ -193,9 +195,10 @@ async def retry_all(act: Act) -> Response:
 @admin_action
 async def replay(act: Act) -> Response:
     webhook_id = clean_field(act.form.get("id"))
-    if webhook_id is None:
+    report = await act.parts.intake.replay_quarantine(webhook_id=webhook_id) if webhook_id else None
+    if report is None or report.replayed + report.still_quarantined == 0:
         return act.problem(404, "Not found", "No quarantined webhook by that id.")
-    return replayed(await act.parts.intake.replay_quarantine(webhook_id=webhook_id))
+    return replayed(report)
 
 
 @admin_action

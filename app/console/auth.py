@@ -4,7 +4,7 @@ anything (SPEC §10)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
@@ -32,22 +32,35 @@ class Visitor:
     role: Role
     session_id: str
     csrf: str
+    key: bytes = field(repr=False)
 
     @property
     def may_act(self) -> bool:
         return self.role is Role.ADMIN
 
 
-def key_of(settings: Settings) -> bytes | None:
+def tokens_of(settings: Settings) -> tuple[str | None, str | None]:
+    """The admin and viewer tokens, None where unset."""
     admin, viewer = settings.admin_token, settings.viewer_token
-    return signing_key(
-        admin.get_secret_value() if admin else None, viewer.get_secret_value() if viewer else None
+    return (
+        admin.get_secret_value() if admin else None,
+        viewer.get_secret_value() if viewer else None,
     )
+
+
+async def key_of(settings: Settings, store: ConsoleStore) -> bytes | None:
+    """The signing key of cookies and CSRF tokens; None while no token is set."""
+    admin, viewer = tokens_of(settings)
+    if not admin and not viewer:
+        return None
+    return signing_key(admin, viewer, await store.signing_secret())
 
 
 async def visitor_of(request: Request, settings: Settings, store: ConsoleStore) -> Visitor | None:
     """The signed-in visitor, or None (no cookie, a forged or expired one, or signed out)."""
-    key = key_of(settings)
+    if COOKIE_NAME not in request.cookies:
+        return None
+    key = await key_of(settings, store)
     now = datetime.now(UTC)
     session_id = session_from_cookie(key, request.cookies.get(COOKIE_NAME), now)
     if key is None or session_id is None:
@@ -55,7 +68,7 @@ async def visitor_of(request: Request, settings: Settings, store: ConsoleStore) 
     role = await store.session_role(session_hash(session_id), now)
     if role not in (Role.ADMIN, Role.VIEWER):
         return None
-    return Visitor(Role(role), session_id, csrf_token(key, session_id))
+    return Visitor(Role(role), session_id, csrf_token(key, session_id), key)
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -78,15 +91,17 @@ async def form_of(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items()}
 
 
-def refusal(visitor: Visitor | None, settings: Settings, form: dict[str, str]) -> str | None:
-    """Why an action may not run, or None: it needs an admin's session and its CSRF token."""
+def refusal(visitor: Visitor | None) -> str | None:
+    """Why an action may not run for this visitor, or None: it needs an admin's session."""
     if visitor is None:
         return "Sign in first: this action needs an admin session."
-    key = key_of(settings)
-    if key is None or not csrf_holds(key, visitor.session_id, form.get("csrf")):
-        return (
-            "This form's security token is missing or out of date; reload the page and try again."
-        )
     if not visitor.may_act:
         return "Viewers may look but not act: sign in with the admin token to do this."
+    return None
+
+
+def forged(visitor: Visitor, form: dict[str, str]) -> str | None:
+    """Why the form is not the session's own (no or a wrong CSRF token), or None."""
+    if not csrf_holds(visitor.key, visitor.session_id, form.get("csrf")):
+        return "This form's security token is missing or out of date; reload the page, try again."
     return None

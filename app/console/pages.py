@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.configured import carrier_readiness
-from app.console.auth import Visitor, key_of, visitor_of
+from app.console.auth import Visitor, tokens_of, visitor_of
 from app.console.render import page
+from app.console.tally import write_tally
 from app.console.views import (
     DELIVERY_STATES,
     PAGE_ROWS,
@@ -60,7 +60,7 @@ def common(
 
 
 def sign_in_form(parts: ConsoleParts, request: Request, error: str | None = None) -> Response:
-    configured = key_of(parts.settings) is not None
+    configured = any(tokens_of(parts.settings))
     return page(
         "sign_in.html",
         401 if error else 200,
@@ -83,6 +83,7 @@ async def overview(request: Request) -> Response:
     parts, visitor = await signed_in(request)
     if visitor is None:
         return sign_in_form(parts, request)
+    await write_tally(parts.tally, parts.store.add_counts)  # this relay's own, up to now
     now = datetime.now(UTC)
     facts = await parts.store.overview(now)
     readiness = {
@@ -107,14 +108,6 @@ async def search(request: Request) -> Response:
         return TO_SIGN_IN
     text = clean_field(request.query_params.get("q"))
     result = await parts.store.search(text) if text else None
-    if result is not None:
-        found = [
-            f"/console/shipments/{quote(hit.tracking_number, safe='')}" for hit in result.shipments
-        ]
-        if result.webhook_id is not None:
-            found.append(f"/console/webhooks/{quote(result.webhook_id, safe='')}")
-        if len(found) == 1:
-            return RedirectResponse(found[0], status_code=303)
     context = common(request, visitor, "Search")
     context["query"] = text or ""
     return page("search.html", **context, result=result)
@@ -198,6 +191,7 @@ async def accounts(request: Request) -> Response:
     if visitor is None:
         return TO_SIGN_IN
     settings = parts.settings
+    await write_tally(parts.tally, parts.store.add_counts)
     facts = await parts.store.accounts(datetime.now(UTC))
     rows = account_rows(
         settings.vtex_account,

@@ -24,23 +24,26 @@ class Role(StrEnum):
     VIEWER = "viewer"
 
 
-def signing_key(admin_token: str | None, viewer_token: str | None) -> bytes | None:
-    """The key of every cookie and CSRF token; None when neither token is set."""
+def signing_key(admin_token: str | None, viewer_token: str | None, secret: bytes) -> bytes | None:
+    """The key of every cookie and CSRF token; None when neither token is set. ``secret`` is
+    the database's own random secret, so that a cookie says nothing of the tokens (a viewer
+    cannot test guesses of the admin token against it offline)."""
     if not admin_token and not viewer_token:
         return None
     material = f"relay console\0{admin_token or ''}\0{viewer_token or ''}".encode()
-    return hashlib.sha256(material).digest()
+    return hmac.new(secret, material, hashlib.sha256).digest()
 
 
 def role_for_token(given: str, admin_token: str | None, viewer_token: str | None) -> Role | None:
-    """The role a typed token signs in as, compared in constant time; None if it is neither."""
-    typed = given.strip().encode()
-    if not typed:
+    """The role a typed token signs in as; None if it is neither. Digests are compared, in
+    constant time, so that the time says nothing of the tokens' lengths or which matched."""
+    if not given.strip():
         return None
+    typed = hashlib.sha256(given.strip().encode()).digest()
     found = None
-    # Both are compared whatever the first gave, so the time says nothing of which matched.
     for role, token in ((Role.ADMIN, admin_token), (Role.VIEWER, viewer_token)):
-        if token and hmac.compare_digest(typed, token.encode()) and found is None:
+        expected = hashlib.sha256((token or "").encode()).digest()
+        if hmac.compare_digest(typed, expected) and token and found is None:
             found = role
     return found
 

@@ -74,12 +74,15 @@ async def flush_tally_forever(
     try:
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
-            await _flush(tally, write)
+            await write_tally(tally, write)
     finally:
-        await _flush(tally, write)
+        await write_tally(tally, write)
 
 
-async def _flush(tally: MinuteTally, write: Callable[[list[MinuteCount]], Awaitable[None]]) -> None:
+async def write_tally(
+    tally: MinuteTally, write: Callable[[list[MinuteCount]], Awaitable[None]]
+) -> None:
+    """Write what was counted so far (the Overview does, before it reads the counts)."""
     counts = tally.take()
     if not counts:
         return

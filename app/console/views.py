@@ -110,9 +110,9 @@ def parse_time(typed: str) -> datetime | None:
     """``2026-12-05``, ``2026-12-05T09:12`` or with seconds or an offset; UTC when none."""
     try:
         parsed = datetime.fromisoformat(typed.replace(" ", "T", 1))
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one past year 9999 in UTC
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def row_id(value: str | None) -> int | None:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.render import page
+from app.console.tally import MinuteTally
 from app.ingest.carriers import Carrier
 from app.ingest.intake import Intake
 from app.settings import Settings
@@ -29,6 +30,7 @@ class ConsoleParts:
     intake: Intake
     carriers: Mapping[str, Carrier]
     wake_worker: Callable[[], None]
+    tally: MinuteTally
 
 
 class ConsoleUnavailable(Exception):
@@ -46,6 +48,7 @@ def console_parts(request: Request) -> ConsoleParts:
         intake=parts.intake,
         carriers=parts.carriers,
         wake_worker=parts.wake_worker,
+        tally=parts.metrics.tally,
     )
 
 
@@ -62,7 +65,11 @@ def guarded(handler: Handler) -> Handler:
             return await handler(request)
         except StoreUnavailable as error:
             log.warning("console.store_unavailable", path=request.url.path, reason=str(error))
-            return failure(503, "Unavailable", f"{error}; nothing was changed. Try again shortly.")
+            return failure(
+                503,
+                "Unavailable",
+                "The database cannot be reached right now; nothing was changed. Try again shortly.",
+            )
         except Exception:
             log.exception("console.failed", path=request.url.path)
             return failure(500, "Something failed", "The relay failed to answer this page.")

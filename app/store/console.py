@@ -7,6 +7,7 @@ one ``count(*)`` over an index where the filter allows it.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from app.store.schema import (
     console_sessions,
     deliveries,
     insert_into,
+    meta,
     minute_counts,
     read_time,
     shipment_aliases,
@@ -34,6 +36,18 @@ BODY_SHOWN_BYTES = 16_384
 
 
 # -- sessions ----------------------------------------------------------------
+
+
+SIGNING_SECRET_ROW = "console_signing_secret"  # noqa: S105 (the row's name, not a secret)
+
+
+def signing_secret(conn: Connection) -> str:
+    """The console's signing secret (hex) kept in ``relay_meta``, made on first use."""
+    conn.execute(
+        insert_into(conn, meta).on_conflict_do_nothing(),
+        {"key": SIGNING_SECRET_ROW, "value": secrets.token_hex(32)},
+    )
+    return str(conn.scalar(select(meta.c.value).where(meta.c.key == SIGNING_SECRET_ROW)))
 
 
 def start_session(
@@ -351,10 +365,13 @@ def count_deliveries(conn: Connection, f: DeliveryFilter) -> int:
 
 def retry_all(conn: Connection, f: DeliveryFilter, now: datetime) -> int:
     """Put every dead delivery matching ``f`` back in line now, with a fresh age; return how
-    many invoices will be sent. An invoice that already has an open delivery is sent by that
-    one (made due now); of several dead ones of an invoice, the newest is put back."""
+    many dead deliveries matched (as the confirmation counted them): each one's invoice is
+    then sent again. An invoice that already has an open delivery is sent by that one (made
+    due now); of several dead ones of an invoice, the newest is put back, carrying the
+    invoice's whole history (the others stay dead: they would send the same)."""
     d = deliveries.c
     dead = DeliveryFilter(**{**f.__dict__, "state": "dead"})
+    matched = count_deliveries(conn, dead)
     open_one = deliveries.alias("open_delivery")
     has_open = (
         exists()
@@ -382,7 +399,7 @@ def retry_all(conn: Connection, f: DeliveryFilter, now: datetime) -> int:
     ).rowcount
     if conn.dialect.name == "postgresql" and reopened + hurried:
         notify_work(conn)
-    return int(reopened) + int(hurried)
+    return matched
 
 
 # -- quarantine ----------------------------------------------------------------------
@@ -407,8 +424,8 @@ def quarantine_page(
     query = (
         select(*_WEBHOOK_COLUMNS).where(condition).order_by(w.received_at, w.id).limit(limit + 1)
     )
-    if after is not None:
-        mark = select(w.received_at).where(w.id == after).scalar_subquery()
+    mark = None if after is None else conn.scalar(select(w.received_at).where(w.id == after))
+    if mark is not None:  # an anchor since replayed or discarded: from the first page
         query = query.where(or_(w.received_at > mark, and_(w.received_at == mark, w.id > after)))
     rows = conn.execute(query).all()
     total = conn.scalar(select(func.count()).select_from(webhooks).where(condition))

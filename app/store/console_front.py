@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from app.console.tally import MinuteCount
 from app.store import console
@@ -23,6 +24,7 @@ from app.store.console import (
 )
 from app.store.engine import Database
 
+RETRY_ALL_TRIES = 3
 P = ParamSpec("P")
 R = TypeVar("R")
 DAY = timedelta(hours=24)
@@ -33,6 +35,14 @@ class ConsoleStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._secret: bytes | None = None
+
+    async def signing_secret(self) -> bytes:
+        """The database's random secret the console signs with (made once, shared by every
+        relay on the database; read once per process)."""
+        if self._secret is None:
+            self._secret = bytes.fromhex(await self._write(console.signing_secret))
+        return self._secret
 
     async def _read(
         self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
@@ -80,6 +90,13 @@ class ConsoleStore:
         return await self._read(console.count_deliveries, f)
 
     async def retry_all(self, f: DeliveryFilter, now: datetime) -> int:
+        """See :func:`console.retry_all`. A delivery another relay queued meanwhile for one of
+        the invoices trips the one-open-delivery index: the next try sees it and defers."""
+        for _ in range(RETRY_ALL_TRIES - 1):
+            try:
+                return await self._write(console.retry_all, f, now)
+            except IntegrityError:
+                continue
         return await self._write(console.retry_all, f, now)
 
     async def quarantine(

@@ -125,17 +125,21 @@ def test_search_finds_a_shipment_by_number_alias_and_order_and_a_webhook_by_id(
     assert post_melhor_envio(relay, label, code).status_code == 202
     sign_in(page, relay, ADMIN)
 
-    def search(text: str) -> str:
+    def search(text: str, found: str) -> str:
+        """Search, open what was found, and answer the heading of its page."""
         page.get_by_label("Search").fill(text)
         page.get_by_role("button", name="Search", exact=True).click()
+        assert page.get_by_role("heading", level=1).inner_text() == "Search"
+        page.get_by_role("link", name=found).click()
         return page.get_by_role("heading", level=1).inner_text()
 
-    assert search(tracking) == f"Shipment {tracking}"
-    assert search(order_id) == f"Shipment {tracking}"
-    assert search(code) == f"Shipment {label}"
+    assert search(tracking, f"Shipment {tracking}") == f"Shipment {tracking}"
+    assert search(order_id, f"Shipment {tracking}") == f"Shipment {tracking}"
+    assert search(code, f"Shipment {label}") == f"Shipment {label}"
     assert code in page.inner_text("main")  # its aliases are listed
-    assert search(webhook_id) == f"Webhook {webhook_id}"
-    assert search("nothing-like-this") == "Search"
+    assert search(webhook_id, f"Webhook {webhook_id}") == f"Webhook {webhook_id}"
+    page.get_by_label("Search").fill("nothing-like-this")
+    page.get_by_role("button", name="Search", exact=True).click()
     assert "Nothing found" in page.inner_text("main")
 
 

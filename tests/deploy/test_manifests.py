@@ -610,6 +610,7 @@ def test_secrets_are_in_the_secret_and_never_in_the_config_map(overlay: str) -> 
         "RELAY_VTEX_APP_KEY",
         "RELAY_VTEX_APP_TOKEN",
         "RELAY_ADMIN_TOKEN",
+        "RELAY_VIEWER_TOKEN",
         "RELAY_VTEX_HOOK_SECRET",
     }
     assert secret_settings <= set(secret)

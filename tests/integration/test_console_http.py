@@ -107,6 +107,22 @@ def test_pages_send_the_signed_out_to_sign_in_and_actions_refuse_them(tmp_path: 
     assert VIEWER not in wrong.text
 
 
+def test_replaying_or_discarding_an_unknown_webhook_is_404(tmp_path: Path) -> None:
+    with served_app(settings(tmp_path, admin_token=ADMIN)) as url:
+        cookie = sign_in(url, ADMIN).cookies["relay_console"]
+        jar = {"Cookie": f"relay_console={cookie}"}
+        overview = httpx.get(f"{url}/console", headers=jar).text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', overview)
+        assert csrf is not None
+        answers = [
+            httpx.post(f"{url}{path}", data={"csrf": csrf.group(1), "id": "nope"}, headers=jar)
+            for path in ("/console/quarantine/replay", "/console/quarantine/discard")
+        ]
+
+    assert [answer.status_code for answer in answers] == [404, 404]
+    assert all("No quarantined webhook" in answer.text for answer in answers)
+
+
 def test_no_page_shows_a_secret(tmp_path: Path) -> None:
     with served_app(settings(tmp_path, admin_token=ADMIN, viewer_token=VIEWER)) as url:
         cookie = sign_in(url, ADMIN).cookies["relay_console"]

@@ -222,6 +222,8 @@ async def test_quarantine_pages_oldest_first_by_keyset(
     assert first.webhooks[1].error == "reason 1"
     shown = dhl.webhooks[-1]
     assert (len(shown.body), shown.size) == (16_384, 40_000)
+    gone = await console.quarantine(None, "discarded-or-unknown", 2)  # starts over
+    assert [w.id for w in gone.webhooks] == ids[:2]
     found = await console.webhook(big)
     assert found is not None
     assert found.size == 40_000

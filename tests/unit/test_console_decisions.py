@@ -29,10 +29,13 @@ from app.console.views import (
     row_id,
     when,
 )
+from app.errors import NotFound, PayloadTooLarge, Unauthorized
+from app.metrics import RelayMetrics
 from app.store.console import AccountFacts, CountTotal
 
 NOW = datetime(2026, 12, 5, 9, 12, 30, tzinfo=UTC)
-KEY = signing_key("admin-token", "viewer-token")
+SECRET = bytes(range(32))
+KEY = signing_key("admin-token", "viewer-token", SECRET)
 
 
 def test_a_token_signs_in_as_its_role_and_nothing_else_does() -> None:
@@ -45,8 +48,8 @@ def test_a_token_signs_in_as_its_role_and_nothing_else_does() -> None:
 
 
 def test_without_any_token_nothing_is_signed() -> None:
-    assert signing_key(None, None) is None
-    assert signing_key("", None) is None
+    assert signing_key(None, None, SECRET) is None
+    assert signing_key("", None, SECRET) is None
     assert session_from_cookie(None, "anything", NOW) is None
 
 
@@ -56,7 +59,9 @@ def test_a_cookie_holds_until_it_expires_and_only_with_its_signature() -> None:
 
     assert session_from_cookie(KEY, value, NOW) == "session-1"
     assert session_from_cookie(KEY, value, NOW + timedelta(hours=12)) is None
-    assert session_from_cookie(signing_key("other", "viewer-token"), value, NOW) is None
+    assert session_from_cookie(signing_key("other", "viewer-token", SECRET), value, NOW) is None
+    another_database = signing_key("admin-token", "viewer-token", bytes(32))
+    assert session_from_cookie(another_database, value, NOW) is None
     payload, _, signature = value.rpartition(".")
     session_id, _, expiry = payload.partition(".")
     later = f"{session_id}.{int(expiry) + 3600}.{signature}"  # a longer life, same signature
@@ -109,6 +114,8 @@ def test_a_filter_takes_what_it_can_use_and_names_what_it_cannot() -> None:
         ({"state": "lost"}, "state must be one of"),
         ({"status": "4000"}, "status must be an HTTP status code"),
         ({"status": "abc"}, "status must be an HTTP status code"),
+        ({"since": "9999-12-31T23:59-01:00"}, "since must be a time"),
+        ({"until": "0001-01-01T00:00+01:00"}, "until must be a time"),
     ],
 )
 def test_a_value_no_delivery_can_have_is_a_problem_not_a_filter(
@@ -117,6 +124,8 @@ def test_a_value_no_delivery_can_have_is_a_problem_not_a_filter(
     form = delivery_filter(query, None)
     assert form.wanted.state is None
     assert form.wanted.status_code is None
+    assert form.wanted.since is None
+    assert form.wanted.until is None
     assert [p for p in form.problems if p.startswith(problem)]
 
 
@@ -220,3 +229,16 @@ def test_a_tally_counts_by_minute_and_keeps_the_newest_time() -> None:
         (minute_of(NOW) + timedelta(minutes=1), 1, NOW + timedelta(minutes=1)),
     ]
     assert tally.take() == []
+
+
+def test_the_tally_counts_only_what_the_overview_shows() -> None:
+    metrics = RelayMetrics()
+    metrics.webhook_answered("dhl", Unauthorized("bad signature"))
+    metrics.webhook_answered("dhl", Unauthorized("bad signature"))
+    metrics.webhook_answered("dhl", PayloadTooLarge("too big"))
+    metrics.webhook_answered("nowhere", NotFound("no carrier"))
+    metrics.webhook_answered("dhl", None)
+
+    counted = {(c.scope, c.name, c.outcome): c.count for c in metrics.tally.take()}
+
+    assert counted == {("carrier", "dhl", "unauthorized"): 2, ("carrier", "dhl", "accepted"): 1}
