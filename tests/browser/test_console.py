@@ -234,7 +234,7 @@ def test_retry_all_names_the_count_and_retries_every_match_not_only_the_first_pa
         "the day's counts",
     )
     generic = page.locator("tr", has_text="generic").locator("td")
-    assert [generic.nth(i).inner_text() for i in (0, 2, 3, 4)] == ["signed", "27", "1", "0"]
+    assert [generic.nth(i).inner_text() for i in (0, 2, 3, 4)] == ["configured", "27", "1", "0"]
     assert "webhooks accepted: 27" in page.inner_text("main")
     assert page.locator("svg polyline").count() == 2
     screenshot(page, tmp_path, "overview")
