@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 BACKOFF_CAP = timedelta(minutes=10)
-SLOW_LANE = timedelta(minutes=10)
+SLOW_LANE_FIRST = timedelta(seconds=30)
+SLOW_LANE_CAP = timedelta(minutes=10)
 AUTH_LANE = timedelta(minutes=15)
 
 
@@ -36,6 +37,14 @@ def backoff(attempt: int, rng: random.Random) -> timedelta:
     return timedelta(seconds=rng.uniform(0, ceiling))
 
 
+def slow_lane(attempt: int) -> timedelta:
+    """The wait after a 400/404 (the invoice may not exist yet): 30 s after the first
+    attempt, doubling with each, at most 10 minutes (SPEC §3)."""
+    doublings = min(max(attempt, 1) - 1, 10)
+    wait: timedelta = SLOW_LANE_FIRST * (1 << doublings)
+    return min(SLOW_LANE_CAP, wait)
+
+
 def decide(
     *,
     attempt: int,
@@ -50,8 +59,8 @@ def decide(
 
     2xx is delivered. Transient failures back off (``Retry-After`` is a floor). 401/403
     are the key's fault, not the shipment's: retried slowly, never dead. Anything else
-    (400, 404...) takes the slow lane. Except for 401/403, a delivery older than
-    ``max_age`` is dead instead of being retried.
+    (400, 404...) takes the slow lane (30 s doubling to 10 minutes). Except for 401/403, a
+    delivery older than ``max_age`` is dead instead of being retried.
     """
     if status_code is not None and 200 <= status_code < 300:
         return Decision(Verdict.DELIVERED, None, f"VTEX answered {status_code}")
@@ -60,7 +69,7 @@ def decide(
         return Decision(Verdict.RETRY, now + AUTH_LANE, reason + " (check the VTEX app key)")
     if now - queued_at >= max_age:
         return Decision(Verdict.DEAD, None, reason + f"; older than {max_age}")
-    delay = backoff(attempt, rng) if is_transient(status_code) else SLOW_LANE
+    delay = backoff(attempt, rng) if is_transient(status_code) else slow_lane(attempt)
     # The last try falls on the deadline, so a delivery dies at its max age, not a lane later.
     delay = min(delay, queued_at + max_age - now)
     if retry_after is not None:

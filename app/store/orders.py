@@ -14,7 +14,8 @@ from app.store.schema import deliveries, events, insert_into, order_notification
 
 
 def queue_notification(conn: Connection, order_id: str, account: str | None, now: datetime) -> None:
-    """Remember to read an invoiced order (again, if it was notified before)."""
+    """Remember to read an invoiced order (again, if it was notified before), and make the
+    order's deliveries waiting to retry due now: VTEX has just invoiced it (SPEC §3)."""
     values = {
         "order_id": order_id,
         "account": account,
@@ -31,6 +32,14 @@ def queue_notification(conn: Connection, order_id: str, account: str | None, now
             index_elements=[order_notifications.c.order_id],
             set_={k: v for k, v in values.items() if k != "order_id"},
         )
+    )
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.order_id == order_id)
+        .where(deliveries.c.state == "retrying")
+        .where(deliveries.c.next_attempt_at > now)
+        .where(deliveries.c.claimed_until.is_(None) | (deliveries.c.claimed_until < now))
+        .values(next_attempt_at=now)
     )
     if conn.dialect.name == "postgresql":
         notify_work(conn)

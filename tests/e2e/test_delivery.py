@@ -471,7 +471,7 @@ def test_an_operator_retry_resends_a_dead_delivery(vtex: VtexStandIn, relays: Re
     time.sleep(max(0.0, (old_at - datetime.now(UTC)).total_seconds()))
 
     if delivery_of(relay, order_id)["state"] != "dead":
-        # A 400 waits in the slow lane (10 minutes) even past the max age: make it due now.
+        # A 400 waits in the slow lane (30 s at first) even past the max age: make it due now.
         again = relay.client.post(f"/admin/deliveries/{waiting['id']}/retry", headers=admin(relay))
         assert again.status_code == 200, again.text
         assert again.json()["delivery"]["id"] == waiting["id"]

@@ -89,6 +89,38 @@ async def test_a_notification_is_claimed_once_while_its_lease_holds(store: Store
     assert await claim_notifications(store, T0 + LEASE + timedelta(seconds=1)) == first
 
 
+async def test_an_invoiced_notification_makes_the_orders_waiting_deliveries_due_at_once(
+    store: Store,
+) -> None:
+    for order_id in ("1001-01", "1002-01"):
+        await registered_with_events(store, f"TRK-{order_id}", order_id, "INV-1", T0)
+    for job in await claim_deliveries(store, T0):  # VTEX: no such invoice yet (404)
+        await store.record_attempt(
+            job,
+            AttemptRecord(
+                started_at=T0, duration_ms=5.0, status_code=404, response_body="", error="404"
+            ),
+            state="retrying",
+            next_attempt_at=T0 + timedelta(minutes=8),
+            body=None,
+            covered_event_ids=[],
+            receipt=None,
+            now=T0,
+        )
+    notified_at = T0 + timedelta(minutes=1)
+    assert await claim_deliveries(store, notified_at) == []
+
+    await store.queue_order_notification("1001-01", "acme", notified_at)
+
+    [due] = await claim_deliveries(store, notified_at)
+    assert (due.order_id, due.invoice_number) == ("1001-01", "INV-1")
+    # Another order's delivery keeps its time.
+    later = [j.order_id for j in await claim_deliveries(store, T0 + timedelta(minutes=7))]
+    assert "1002-01" not in later
+    later = [j.order_id for j in await claim_deliveries(store, T0 + timedelta(minutes=8))]
+    assert "1002-01" in later
+
+
 async def test_a_notification_is_not_claimed_before_it_is_received(store: Store) -> None:
     await store.queue_order_notification("1001-01", None, T0)
 

@@ -462,6 +462,10 @@ class MemoryStore:
     ) -> None:
         now = utc(now)
         self._t.notifications[order_id] = Notification(order_id, account, now, now)
+        for d in self._t.deliveries.values():
+            released = d.claimed_until is None or d.claimed_until < now
+            if d.order_id == order_id and d.state == "retrying" and released:
+                d.next_attempt_at = min(d.next_attempt_at, now)
 
     async def claim_order_notifications(
         self, now: datetime, lease_until: datetime, limit: int

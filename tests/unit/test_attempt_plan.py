@@ -24,7 +24,7 @@ from app.deliver.plan import (
     plan_attempt,
     skipped_outcome,
 )
-from app.deliver.retry import AUTH_LANE, SLOW_LANE, Verdict
+from app.deliver.retry import AUTH_LANE, Verdict, slow_lane
 from app.deliver.vtex_client import VtexAnswer
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -166,7 +166,7 @@ def test_a_stopped_check_is_the_attempt_and_nothing_was_sent() -> None:
     assert done.sent is None
     assert done.invoice_checked_by is None
     assert done.decision.verdict is Verdict.RETRY
-    assert done.decision.next_attempt_at == NOW + SLOW_LANE  # the 404 slow lane
+    assert done.decision.next_attempt_at == NOW + slow_lane(1)  # the 404 slow lane
 
 
 def test_a_429_pauses_the_account_until_retry_after_at_least() -> None:

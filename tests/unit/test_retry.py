@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.deliver.retry import BACKOFF_CAP, SLOW_LANE, Decision, Verdict, backoff, decide
+from app.deliver.retry import (
+    BACKOFF_CAP,
+    SLOW_LANE_CAP,
+    Decision,
+    Verdict,
+    backoff,
+    decide,
+    slow_lane,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MAX_AGE = timedelta(hours=72)
@@ -108,11 +116,17 @@ def test_retry_after_is_a_floor(status_code: int | None) -> None:
 
 @pytest.mark.parametrize("status_code", [400, 404, 409, 422])
 def test_client_errors_take_the_slow_lane(status_code: int) -> None:
-    result = decision(status_code, age=timedelta(hours=1))
+    waits = [delay(decision(status_code, attempt=n, age=timedelta(hours=1))) for n in range(1, 8)]
 
-    assert delay(result) == SLOW_LANE
-    assert timedelta(minutes=5) <= SLOW_LANE
+    # About 30 s after the first attempt (an ERP posts the invoice a minute after the first
+    # scan), doubling, then every 10 minutes.
+    assert waits == [timedelta(seconds=s) for s in (30, 60, 120, 240, 480, 600, 600)]
     assert delay(decision(status_code, retry_after=timedelta(hours=2))) == timedelta(hours=2)
+
+
+def test_the_slow_lane_never_waits_past_its_cap_however_many_attempts() -> None:
+    assert slow_lane(0) == timedelta(seconds=30)
+    assert all(slow_lane(n) == SLOW_LANE_CAP for n in (6, 60, 10**9))
 
 
 @pytest.mark.parametrize("status_code", [401, 403])

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.api.views import receipt_json
-from app.deliver.retry import AUTH_LANE, SLOW_LANE, backoff
+from app.deliver.retry import AUTH_LANE, backoff, slow_lane
 from app.deliver.vtex_client import VtexClient
 from app.deliver.worker import Worker
 from app.normalize.model import ShipmentUpdate, Status, TrackingEvent
@@ -231,7 +231,7 @@ async def test_an_order_without_the_invoice_yet_takes_the_slow_lane_without_a_pu
 
     assert vtex.calls() == [("GET", f"{ORDERS}/O-1")]
     delivery = await only_delivery(store, "O-1")
-    assert (delivery.state, delivery.next_attempt_at) == ("retrying", T0 + SLOW_LANE)
+    assert (delivery.state, delivery.next_attempt_at) == ("retrying", T0 + slow_lane(1))
     [attempt] = delivery.attempts
     assert attempt.status_code == 404
     assert attempt.error == "Get order: the order has no invoice INV-1 yet"
@@ -240,7 +240,7 @@ async def test_an_order_without_the_invoice_yet_takes_the_slow_lane_without_a_pu
     assert view is not None
     assert view.last_body is None  # nothing was sent
 
-    clock.now = T0 + SLOW_LANE - timedelta(seconds=1)
+    clock.now = T0 + slow_lane(1) - timedelta(seconds=1)
     await relay.drain()
     assert len(vtex.requests) == 1
 
