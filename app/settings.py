@@ -224,6 +224,10 @@ class Settings(BaseSettings):
     viewer_token: SecretStr | None = None
     vtex_hook_secret: SecretStr | None = None
     reconcile_interval: OptionalDuration = None
+    retention: Duration = timedelta(days=90)
+    prune_interval: Duration = timedelta(hours=1)
+    vtex_hook_url: str | None = None
+    vtex_hook_refresh_interval: Duration = timedelta(days=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_delivery_age: Duration = timedelta(hours=72)
     worker: bool = True
@@ -234,11 +238,20 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
 
-    @field_validator("read_timeout")
+    @field_validator("read_timeout", "retention", "prune_interval", "vtex_hook_refresh_interval")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be longer than 0s, e.g. 30s")
+        return value
+
+    @field_validator("vtex_hook_url", mode="before")
+    @classmethod
+    def _hook_url(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the public http(s) URL of this relay's /vtex/orders-hook")
         return value
 
     @field_validator("admin_token", "viewer_token", "vtex_hook_secret", mode="before")

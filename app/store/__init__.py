@@ -3,7 +3,7 @@ front, the records it hands back and the errors it raises.
 
 Inside: ``engine`` (threads, group commit), ``schema`` (tables, migration, time
 conversion), ``queries`` and ``sql/*.sql`` (named statements), one module per concern
-(``webhooks``, ``shipments``, ``deliveries``, ``orders``, ``reads``), ``front`` (the
+(``webhooks``, ``shipments``, ``deliveries``, ``orders``, ``reads``, ``retention``), ``front`` (the
 :class:`SqlStore` on top of them) and ``protocol`` (the :class:`Store` every caller types).
 """
 
@@ -33,7 +33,9 @@ from app.store.records import (
     StoredEvent,
     first_bytes,
 )
+from app.store.retention import PruneReport
 from app.store.schema import CHECKED_BY, MAX_ROW_ID, SCHEMA_VERSION
+from app.store.upkeep_front import UpkeepStore
 
 __all__ = [
     "CHECKED_BY",
@@ -51,6 +53,7 @@ __all__ = [
     "InvoiceShipment",
     "NotRetriable",
     "OrderNotification",
+    "PruneReport",
     "QuarantinedWebhook",
     "QueueSnapshot",
     "Receipt",
@@ -62,6 +65,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "StoredEvent",
+    "UpkeepStore",
     "first_bytes",
     "sync_url",
 ]

@@ -13,18 +13,19 @@ milliseconds for company: a commit, and on SQLite an fsync, shared instead of on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -80,6 +81,8 @@ class _Job:
     item: Any = None
     commit_by: float | None = None
     """``time.monotonic()`` by which it must be committed, if it may wait for company."""
+    rehearsal: bool = False
+    """Run alone and rolled back: what it would do, with nothing changed."""
 
 
 class Database:
@@ -137,6 +140,13 @@ class Database:
         self._jobs.put(_Job(None, future, loop, batch, item, commit_by))
         return await future
 
+    async def rehearse(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a write transaction of its own that is then rolled back."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(work, future, loop, rehearsal=True))
+        return await future
+
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a reader connection (a snapshot, never blocked by the writer)."""
 
@@ -177,6 +187,61 @@ class Database:
         threading.Thread(target=listen, name="store-listen", daemon=True).start()
         return stop.set
 
+    @contextlib.asynccontextmanager
+    async def fleet_lock(self, key: int) -> AsyncIterator[bool]:
+        """Whether this relay holds the lock ``key`` among all relays on the database, for
+        the body's duration. PostgreSQL: a session advisory lock, tried without waiting, on
+        a connection of its own (a relay that dies lets go with its connection). SQLite:
+        one process serves the file, so it is always held."""
+        if self.is_sqlite:
+            yield True
+            return
+        loop = asyncio.get_running_loop()
+
+        def take() -> tuple[Any, bool]:
+            conn = self._reader.connect()
+            try:
+                held = bool(conn.scalar(select(func.pg_try_advisory_lock(key))))
+                conn.commit()
+            except Exception as error:
+                conn.close()
+                raise _unavailable(error) from None
+            return conn, held
+
+        def give_back(conn: Any, held: bool) -> None:
+            try:
+                if held:
+                    conn.scalar(select(func.pg_advisory_unlock(key)))
+                    conn.commit()
+            finally:
+                conn.close()
+
+        conn, held = await loop.run_in_executor(self._readers, take)
+        try:
+            yield held
+        finally:
+            with contextlib.suppress(Exception):  # a lost connection let go already
+                await loop.run_in_executor(self._readers, give_back, conn, held)
+
+    async def backup(self, path: Path) -> None:
+        """SQLite: a consistent copy of the database at ``path`` while relays write to it
+        (the online backup API in one step: a read snapshot, which blocks no writer)."""
+        database = self.url.database
+        if not self.is_sqlite or not database:
+            raise ValueError("only a SQLite file can be backed up this way")
+
+        def copy() -> None:
+            source = sqlite3.connect(database, timeout=30)
+            target = sqlite3.connect(path)
+            try:
+                source.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                target.close()
+                source.close()
+
+        await asyncio.get_running_loop().run_in_executor(self._readers, copy)
+
     def close(self) -> None:
         self._jobs.put(None)
         self._thread.join(timeout=30)
@@ -189,6 +254,9 @@ class Database:
             job = self._jobs.get()
             if job is None:
                 return
+            if job.rehearsal:
+                self._rehearse(job)
+                continue
             group = [job]
             commit_by = job.commit_by  # None once a job in the group may not wait
             while len(group) < MAX_GROUP:
@@ -203,10 +271,27 @@ class Database:
                 if more is None:
                     self._jobs.put(None)  # finish this group, then stop
                     break
+                if more.rehearsal:
+                    self._rehearse(more)
+                    continue
                 group.append(more)
                 if commit_by is not None:
                     commit_by = None if more.commit_by is None else min(commit_by, more.commit_by)
             self._commit_group(group)
+
+    def _rehearse(self, job: _Job) -> None:
+        assert job.work is not None
+        try:
+            with self._writer.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    result = job.work(conn)
+                finally:
+                    transaction.rollback()
+        except Exception as error:
+            self._settle(job, None, _unavailable(error))
+            return
+        self._settle(job, result, None)
 
     def _commit_group(self, group: list[_Job], retries: int = CONFLICT_RETRIES) -> None:
         try:
@@ -280,6 +365,9 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
+            # A new file gives pages freed by pruning back (SPEC §11); an older file keeps
+            # its mode (changing it takes a VACUUM) and reuses them instead.
+            "PRAGMA auto_vacuum=INCREMENTAL",
             "PRAGMA busy_timeout=30000",
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",

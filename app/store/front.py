@@ -36,6 +36,7 @@ from app.store.records import (
     ShipmentView,
 )
 from app.store.schema import migrate
+from app.store.upkeep_front import UpkeepStore
 
 RECORD_LINGER_SECONDS = 0.02
 """How long an attempt's record may wait for others to share its commit: the VTEX call is
@@ -65,6 +66,10 @@ class SqlStore:
     def console(self) -> ConsoleStore:
         """The console's reads and actions on the same database (SPEC §10)."""
         return ConsoleStore(self._db)
+
+    def upkeep(self) -> UpkeepStore:
+        """Retention, space, backups and fleet-wide periodic tasks (SPEC §11)."""
+        return UpkeepStore(self._db)
 
     def watch_for_work(self, on_work: Callable[[], None]) -> Callable[[], None]:
         """See :meth:`Database.watch_for_work`; returns a function that stops watching."""

@@ -265,7 +265,31 @@ minute_counts = Table(
     Index("ix_minute_counts_minute", "minute"),
 )
 
+# Tombstones of pruned invoices (SPEC §11): each tracking number and alias of a pruned
+# invoice, so that a carrier resending its old webhooks gets 202 and VTEX no PUT of a partial
+# history. Kept for one more retention period after pruning.
+pruned_shipments = Table(
+    "pruned_shipments",
+    metadata,
+    Column("tracking_number", String(128), primary_key=True),
+    Column("order_id", String(128), nullable=False),
+    Column("invoice_number", String(128), nullable=False),
+    Column("pruned_at", UTCDateTime, nullable=False),
+    Index("ix_pruned_shipments_at", "pruned_at"),
+)
+
+# Periodic tasks run once per interval per fleet (SPEC §11): a relay runs one only after
+# moving its ``started_at`` forward, which one relay at a time can do.
+periodic_runs = Table(
+    "periodic_runs",
+    metadata,
+    Column("task", String(32), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+)
+
 ADDED_INDEXES = (
+    # Pruning: whether a webhook still reported an event that is kept.
+    Index("ix_events_webhook", events.c.webhook_id),
     # The console's Deliveries page: a state's newest first, by keyset.
     Index("ix_deliveries_state_id", deliveries.c.state, deliveries.c.id),
     # Its search box: an invoice by its number alone (orderId has ix_shipments_invoice).

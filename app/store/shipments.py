@@ -48,8 +48,13 @@ class Shipment:
 class ShipmentSet:
     """The shipments one write (or commit group) touches."""
 
-    def __init__(self, rows: Iterable[Shipment]) -> None:
+    def __init__(self, rows: Iterable[Shipment], pruned: Iterable[str] = ()) -> None:
         self._rows = {row.number: row for row in rows}
+        self._pruned = set(pruned) - set(self._rows)
+
+    def is_pruned(self, number: str) -> bool:
+        """Whether the number belonged to an invoice pruned for its age (SPEC §11)."""
+        return number in self._pruned
 
     @classmethod
     def read(cls, conn: Connection, numbers: Iterable[str]) -> ShipmentSet:
@@ -57,21 +62,9 @@ class ShipmentSet:
         wanted = sorted(set(numbers))
         if not wanted:
             return cls(())
-        cursor = SQL.run(conn, "shipments_of", {"numbers": as_json(wanted)})
-        return cls(
-            Shipment(
-                number,
-                carrier,
-                url,
-                order_id,
-                invoice_number,
-                account,
-                None if registered_at is None else read_time(registered_at),
-            )
-            for number, carrier, url, order_id, invoice_number, account, registered_at in (
-                cursor.fetchall()
-            )
-        )
+        found = SQL.run(conn, "shipments_of", {"numbers": as_json(wanted)}).fetchall()
+        live = [row for row in found if not row[-1]]
+        return cls((_shipment(*row[:-1]) for row in live), (row[0] for row in found if row[-1]))
 
     def get(self, number: str) -> Shipment | None:
         return self._rows.get(number)
@@ -167,6 +160,19 @@ def invoices_with_events(
     return [tuple(row) for row in cursor.fetchall()]
 
 
+def _shipment(
+    number: str,
+    carrier: str | None,
+    url: str | None,
+    order_id: str | None,
+    invoice_number: str | None,
+    account: str | None,
+    registered_at: Any,
+) -> Shipment:
+    registered = None if registered_at is None else read_time(registered_at)
+    return Shipment(number, carrier, url, order_id, invoice_number, account, registered)
+
+
 def _registration_order(row: Shipment) -> tuple[datetime, str]:
     return row.registered_at or datetime.min.replace(tzinfo=UTC), row.number
 
@@ -200,6 +206,8 @@ def register(
     # The number may be an alias of a shipment whose events are held under another key.
     aliased = numbers_aliased_as(conn, tracking_number)
     rows = ShipmentSet.read(conn, [tracking_number, *aliased])
+    if rows.is_pruned(tracking_number):
+        SQL.run(conn, "forget_pruned", {"number": tracking_number})
     existing = rows.get(tracking_number)
     created = existing is None or existing.registered_at is None
     rows.see(tracking_number, carrier, None, now)

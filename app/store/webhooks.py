@@ -115,6 +115,12 @@ def accept(conn: Connection, arrivals: list[Arrival], coalesce: timedelta) -> li
         tallies.append(tally)
         for position, update_ in enumerate(arrival.updates):
             number = update_.tracking_number
+            if seen.is_pruned(number):
+                # Its invoice was pruned: VTEX holds the whole history, which a resent part
+                # must not replace. Its events count as duplicates; nothing is stored.
+                tally.invoices.append((None, None))
+                tally.accounts.append(None)
+                continue
             row = seen.see(number, arrival.carrier, update_.tracking_url, arrival.now)
             if update_.order_id and update_.invoice_number:
                 wanted = (update_.order_id, update_.invoice_number)

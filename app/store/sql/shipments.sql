@@ -2,15 +2,30 @@
 -- Sets of rows arrive as one JSON array (:numbers, :rows); see app/store/queries.py.
 
 -- name: shipments_of @sqlite
--- The shipments among a JSON array of tracking numbers.
-SELECT tracking_number, carrier, tracking_url, order_id, invoice_number, account, registered_at
+-- The shipments among a JSON array of tracking numbers, then the tombstones of pruned ones
+-- (pruned = 1, the other columns empty).
+SELECT tracking_number, carrier, tracking_url, order_id, invoice_number, account, registered_at,
+       0 AS pruned
 FROM shipments
+WHERE tracking_number IN (SELECT value FROM json_each(:numbers))
+UNION ALL
+SELECT tracking_number, NULL, NULL, NULL, NULL, NULL, NULL, 1
+FROM pruned_shipments
 WHERE tracking_number IN (SELECT value FROM json_each(:numbers));
 
 -- name: shipments_of @postgresql
-SELECT tracking_number, carrier, tracking_url, order_id, invoice_number, account, registered_at
+SELECT tracking_number, carrier, tracking_url, order_id, invoice_number, account, registered_at,
+       0 AS pruned
 FROM shipments
+WHERE tracking_number IN (SELECT jsonb_array_elements_text(CAST(:numbers AS jsonb)))
+UNION ALL
+SELECT tracking_number, NULL, NULL, NULL, NULL, NULL, NULL, 1
+FROM pruned_shipments
 WHERE tracking_number IN (SELECT jsonb_array_elements_text(CAST(:numbers AS jsonb)));
+
+-- name: forget_pruned
+-- A tracking number registered anew starts afresh: its tombstone goes.
+DELETE FROM pruned_shipments WHERE tracking_number = :number;
 
 -- name: add_shipments @sqlite
 -- First sight of tracking numbers; one a concurrent writer added first stays as it is.
