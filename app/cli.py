@@ -1,4 +1,4 @@
-"""``relay``: serve, worker, migrate, check (SPEC §7)."""
+"""``relay``: serve, worker, migrate, check, … (SPEC §7); prune and backup in ``upkeep_cli``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from app.startup import (
     unparsable_setting,
 )
 from app.store import MAX_ROW_ID, SCHEMA_VERSION
+from app.upkeep_cli import add_commands
 from app.wiring import (
     DatabaseUnusable,
     counts_kept,
@@ -361,6 +362,20 @@ def _reconcile(_args: argparse.Namespace) -> int:
     return _run(run())
 
 
+def _prune(args: argparse.Namespace) -> int:
+    """``relay prune [--dry-run]``: remove what is older than ``RELAY_RETENTION``."""
+    from app.upkeep_cli import prune
+
+    return _run(prune(load_settings(), args.dry_run))
+
+
+def _backup(args: argparse.Namespace) -> int:
+    """``relay backup PATH``: a consistent copy of the SQLite database, taken while serving."""
+    from app.upkeep_cli import backup
+
+    return backup(load_settings(), args.path, _run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relay", description="Carrier tracking webhooks in, VTEX OMS tracking out."
@@ -403,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "reconcile", help="re-send invoices whose VTEX tracking lacks events the relay holds"
     ).set_defaults(run=_reconcile)
+    add_commands(commands, _prune, _backup)
     return parser
 
 

@@ -126,6 +126,13 @@ class RelayMetrics:
             registry=self.registry,
         )
 
+        self.database_bytes = Gauge(
+            "relay_database_bytes",
+            "Size of the database on disk (SQLite: the file's pages; PostgreSQL: the "
+            "database). Alert before the volume fills; see RELAY_RETENTION.",
+            registry=self.registry,
+        )
+
     def webhook_answered(self, carrier: str, error: Exception | None) -> None:
         outcome = webhook_outcome(error)
         # An unknown carrier's name comes from the URL: not a label value.
@@ -159,9 +166,11 @@ class RelayMetrics:
             self.delivery_latency.observe(max(latency_seconds, 0.0))
             self.tally.note("latency", latency_bucket(latency_seconds), "delivered", now)
 
-    def exposition(self, queue: QueueSnapshot | None) -> bytes:
-        """The text exposition; queue gauges are left as last read when ``queue`` is None
-        (the database did not answer)."""
+    def exposition(self, queue: QueueSnapshot | None, database_bytes: int | None = None) -> bytes:
+        """The text exposition; gauges read from the database are left as last read when
+        given None (the database did not answer)."""
+        if database_bytes is not None:
+            self.database_bytes.set(database_bytes)
         if queue is not None:
             self.backlog.set(queue.backlog)
             self.oldest_pending_age.set(queue.oldest_pending_age_seconds)

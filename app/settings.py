@@ -40,6 +40,15 @@ def parse_duration(value: Any) -> Any:
     return value
 
 
+def duration_text(value: timedelta) -> str:
+    """A duration as the settings write it: ``90d``, ``72h``, ``10m``, ``30s``."""
+    seconds = value.total_seconds()
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{int(seconds // _UNITS[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
 def parse_optional_duration(value: Any) -> Any:
     """Like :func:`parse_duration`; ``off``, ``0`` or empty mean disabled."""
     if isinstance(value, str) and value.strip().lower() in ("", "off", "0", "false", "none"):

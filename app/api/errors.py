@@ -61,6 +61,8 @@ def store_unavailable(error: StoreUnavailable, path: str) -> dict[str, str]:
 
 
 FAILED = "the relay failed to handle this request"
+STORE_RETRY_AFTER = "30"
+"""Seconds a sender is asked to wait when the database cannot store its request."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -70,7 +72,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def _store_unavailable(request: Request, error: StoreUnavailable) -> JSONResponse:
-        return JSONResponse(store_unavailable(error, request.url.path), status_code=503)
+        return JSONResponse(
+            store_unavailable(error, request.url.path),
+            status_code=503,
+            headers={"Retry-After": STORE_RETRY_AFTER},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:

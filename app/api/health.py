@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.api.deps import PartsDep
-from app.store import StoreUnavailable
+from app.api.deps import Parts, PartsDep
+from app.store import SqlStore, StoreUnavailable
 
 router = APIRouter(tags=["health"])
 
 DATABASE_TIMEOUT_SECONDS = 2.0
+
+
+async def _write_refusal(parts: Parts) -> str | None:
+    """While the last commit failed for the disk's sake, whether a write works again (so
+    that the relay recovers by itself once space returns, even with no webhook coming)."""
+    store = parts.store
+    if not isinstance(store, SqlStore) or store.write_problem() is None:
+        return None
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(store.probe_write(), timeout=DATABASE_TIMEOUT_SECONDS)
+    return store.write_problem()
 
 
 @router.get("/livez")
@@ -36,6 +48,11 @@ async def readyz(parts: PartsDep) -> JSONResponse:
         reason = str(error) if isinstance(error, StoreUnavailable) else type(error).__name__
         checks["database"] = f"failing: {reason}"
         problems.append("the database does not answer")
+    else:
+        refusal = await _write_refusal(parts)
+        if refusal is not None:
+            checks["database"] = f"cannot write: {refusal}"
+            problems.append(f"the database cannot write ({refusal}); webhooks get 503")
     if parts.worker is None:
         checks["worker"] = "disabled"
     else:

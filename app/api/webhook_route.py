@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.bodies import read_received
 from app.api.deps import Parts
-from app.api.errors import answer_for
+from app.api.errors import STORE_RETRY_AFTER, answer_for
 from app.api.request_log import access_fields, log_access, request_id_from
 from app.ingest.intake import Accepted, log_accepted
 
@@ -35,6 +35,7 @@ class Answer:
     status: int
     body: bytes
     accepted: Accepted | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 class WebhookRoute:
@@ -70,6 +71,7 @@ class WebhookRoute:
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(answer.body)).encode()),
                         (b"x-request-id", request_id.encode()),
+                        *answer.headers,
                     ],
                 }
             )
@@ -112,7 +114,9 @@ async def webhook_answer(parts: Parts, carrier: str, scope: Scope, receive: Rece
     except Exception as error:
         parts.metrics.webhook_answered(carrier, error)
         status, refusal = answer_for(error, scope["path"])
-        return Answer(status, orjson.dumps(refusal))
+        # 503: nothing was stored (the database is away or cannot write): the carrier retries.
+        later = ((b"retry-after", STORE_RETRY_AFTER.encode()),) if status == 503 else ()
+        return Answer(status, orjson.dumps(refusal), headers=later)
     parts.metrics.webhook_answered(carrier, None)
     parts.metrics.events_stored(carrier, accepted.new_events, accepted.duplicate_events)
     stored = {

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.responses import HTMLResponse
 
 from app.api.safety import SAFETY_HEADERS
-from app.console.views import age, when
+from app.console.views import age, size, when
 
 ENVIRONMENT = Environment(
     loader=PackageLoader("app.console", "templates"),
@@ -22,6 +22,7 @@ ENVIRONMENT = Environment(
 )
 ENVIRONMENT.filters["when"] = when
 ENVIRONMENT.filters["age"] = age
+ENVIRONMENT.filters["size"] = size
 ENVIRONMENT.filters["segment"] = lambda value: quote(str(value), safe="")
 ENVIRONMENT.filters["text"] = lambda body: body.decode("utf-8", errors="replace")
 

@@ -24,6 +24,16 @@ def when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def size(count: int) -> str:
+    """Bytes as a person reads them: ``812 B``, ``4.2 MB``, ``1.3 GB`` (powers of 1000)."""
+    value = float(max(count, 0))
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
 def age(seconds: float) -> str:
     """``42 s``, ``7 min``, ``3 h 5 min``, ``2 d 4 h``."""
     whole = int(max(seconds, 0))

@@ -17,7 +17,8 @@ from typing import Any
 
 import structlog
 
-from app.deliver.orders import OrderRegistrar, Reconciler, reconcile_safely
+from app.deliver.orders import OrderRegistrar, Reconciler
+from app.deliver.periodic import Periodic, periodic_tasks
 from app.deliver.plan import (
     AttemptContext,
     AttemptOutcome,
@@ -38,7 +39,7 @@ from app.deliver.retry import Verdict
 from app.deliver.vtex_body import build_tracking_body
 from app.deliver.vtex_order import tracking_number_patch
 from app.settings import VtexNotConfigured, VtexTarget
-from app.store import AttemptRecord, DeliveryJob, StoreUnavailable
+from app.store import AttemptRecord, DeliveryJob, SqlStore, StoreUnavailable
 from app.wiring import DeliveryParts
 
 log = structlog.get_logger("relay.deliver")
@@ -77,6 +78,7 @@ class Worker:
 
     def __init__(self, parts: DeliveryParts) -> None:
         settings = parts.settings
+        self._parts = parts
         self._store = parts.store
         self._metrics = parts.metrics
         self._client = parts.client
@@ -116,7 +118,8 @@ class Worker:
             loop.call_soon_threadsafe(self.wake)
 
         stop_watching = self._store.watch_for_work(woken_elsewhere)
-        side = asyncio.create_task(self._orders_loop(), name="orders-hook-and-reconcile")
+        side = asyncio.create_task(self._orders_loop(), name="orders-hook")
+        periodic = asyncio.create_task(self._periodic(), name="periodic-tasks")
         try:
             while not self._stopping.is_set():
                 self.heartbeat = time.monotonic()
@@ -136,30 +139,34 @@ class Worker:
         finally:
             stop_watching()
             self._orders_wake.set()
-            await asyncio.gather(side, return_exceptions=True)
+            await asyncio.gather(side, periodic, return_exceptions=True)
             self._loop_done.set()
         log.info("worker.stopped", in_flight=len(self._in_flight))
 
     async def _orders_loop(self) -> None:
-        """Beside the deliveries: orders hook notifications, and the periodic reconciliation
-        (``RELAY_RECONCILE_INTERVAL``). Their VTEX reads never hold up a delivery claim."""
+        """Beside the deliveries: the orders hook's notifications, whose VTEX reads never
+        hold up a delivery claim."""
         poll = self._settings.worker_poll_interval.total_seconds()
-        interval = self._settings.reconcile_interval
-        next_reconcile = time.monotonic() + interval.total_seconds() if interval else None
         while not self._stopping.is_set():
             self._orders_wake.clear()
             try:
                 while await self.orders.work_due() and not self._stopping.is_set():
                     pass
-                if interval and next_reconcile and time.monotonic() >= next_reconcile:
-                    next_reconcile = time.monotonic() + interval.total_seconds()
-                    await reconcile_safely(self.reconciler)
             except StoreUnavailable as error:
                 log.warning("worker.store_unavailable", reason=str(error))
             except Exception:
                 log.exception("orders.failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._orders_wake.wait(), timeout=poll)
+
+    async def _periodic(self) -> None:
+        """Pruning, reconciliation and the orders hook's subscription, each on one relay of
+        the fleet per interval (a store without upkeep, the in-memory one, has none)."""
+        if not isinstance(self._store, SqlStore):
+            return
+        upkeep = self._store.upkeep()
+        tasks = periodic_tasks(self._parts, upkeep, self.reconciler)
+        await Periodic(upkeep, tasks, self._clock).run(self._stopping)
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; let in-flight PUTs finish for at most ``grace`` seconds.

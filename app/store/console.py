@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, func, or_, select, true, tuple_, update
 from sqlalchemy.engine import Connection
 
 from app.console.tally import MinuteCount
-from app.store import reads
+from app.store import reads, retention
 from app.store.deliveries import notify_work
 from app.store.records import OPEN_STATES, QueueSnapshot, ShipmentView
 from app.store.schema import (
@@ -450,6 +450,7 @@ class OverviewFacts:
     """Per carrier, the last webhook accepted (as long as the counts are kept)."""
     latency_buckets: dict[str, int]
     """Deliveries of the last 24 h by latency bucket (its upper bound in seconds)."""
+    database_bytes: int
 
 
 def overview(conn: Connection, now: datetime, since: datetime) -> OverviewFacts:
@@ -462,6 +463,7 @@ def overview(conn: Connection, now: datetime, since: datetime) -> OverviewFacts:
         carriers_today=count_totals(conn, "carrier", since),
         last_accepted={t.name: t.last_at for t in carriers_ever if t.outcome == "accepted"},
         latency_buckets={t.name: t.count for t in count_totals(conn, "latency", since)},
+        database_bytes=retention.database_bytes(conn),
     )
 
 

@@ -53,12 +53,31 @@ def _is_conflict(error: BaseException) -> bool:
     return sqlstate in CONFLICT_SQLSTATES
 
 
+def write_refusal(error: BaseException) -> str | None:
+    """Why the database refused to write, when it is the disk or the file's fault (full,
+    read-only, failing) rather than the connection's: what an operator must fix."""
+    orig = getattr(error, "orig", None) or error
+    message, sqlstate = str(orig).lower(), getattr(orig, "sqlstate", None)
+    if sqlstate == "53100" or "disk is full" in message or "no space left" in message:
+        return "the disk is full"
+    if sqlstate == "25006" or "readonly" in message or "read-only" in message:
+        return "the database is read-only"
+    if "disk i/o error" in message:
+        return "the disk failed to write"
+    return None
+
+
 def _unavailable(error: BaseException) -> BaseException:
     """Connection trouble becomes :class:`StoreUnavailable`; anything else stays as it is."""
     lost = isinstance(error, DBAPIError) and error.connection_invalidated
     if isinstance(error, OperationalError | InterfaceError) or lost:
+        refusal = write_refusal(error)
         cause = type(getattr(error, "orig", None) or error).__name__
-        unavailable = StoreUnavailable(f"the database is unavailable ({cause})")
+        unavailable = StoreUnavailable(
+            f"the database cannot write: {refusal}"
+            if refusal
+            else f"the database is unavailable ({cause})"
+        )
         unavailable.__cause__ = error
         return unavailable
     return error
@@ -110,6 +129,9 @@ class Database:
             self._reader = create_engine(
                 parsed, pool_pre_ping=True, pool_size=READER_THREADS, connect_args=timeout
             )
+        self.write_problem: str | None = None
+        """Why the last commit failed, when the disk or the file refused it; cleared by the
+        next commit that succeeds (``/readyz`` reports it)."""
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="store-read")
         self._thread = threading.Thread(target=self._write_loop, name="store-write", daemon=True)
@@ -304,6 +326,7 @@ class Database:
                     time.sleep(random.uniform(0.005, 0.05))  # noqa: S311 - spreading retries
                     self._commit_group(group, retries - 1)
                     return
+                self.write_problem = write_refusal(error)
                 self._settle(group[0], None, _unavailable(error))
                 return
             # One write failed (or the commit did): nothing of the group holds. Run each
@@ -312,6 +335,7 @@ class Database:
             for job in group:
                 self._commit_group([job])
             return
+        self.write_problem = None
         for job, result in zip(group, results, strict=True):
             self._settle(job, result, None)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import select
@@ -35,7 +35,7 @@ from app.store.records import (
     Registration,
     ShipmentView,
 )
-from app.store.schema import migrate
+from app.store.schema import insert_into, meta, migrate
 from app.store.upkeep_front import UpkeepStore
 
 RECORD_LINGER_SECONDS = 0.02
@@ -102,6 +102,14 @@ class SqlStore:
 
     async def ping(self) -> None:
         await self._read(_ping)
+
+    def write_problem(self) -> str | None:
+        """Why writes fail now (the disk is full, the file read-only), if they do."""
+        return self._db.write_problem
+
+    async def probe_write(self) -> None:
+        """Write one small row: while writes fail, this finds out when they work again."""
+        await self._write(_note_probe, datetime.now(UTC).isoformat())
 
     # -- webhooks ------------------------------------------------------------
 
@@ -304,3 +312,12 @@ class SqlStore:
 
 def _ping(conn: Connection) -> None:
     conn.scalar(select(1))
+
+
+def _note_probe(conn: Connection, at: str) -> None:
+    values = {"key": "write_probe", "value": at}
+    conn.execute(
+        insert_into(conn, meta)
+        .values(values)
+        .on_conflict_do_update(index_elements=[meta.c.key], set_={"value": at})
+    )

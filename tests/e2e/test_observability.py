@@ -190,6 +190,7 @@ def test_metrics_move_as_the_scenario_says_and_the_log_is_clean(
     assert value(after, "relay_backlog_deliveries") == 1
     assert value(after, "relay_oldest_pending_age_seconds") > 0
     assert value(after, "relay_dead_deliveries") == 1
+    assert value(after, "relay_database_bytes") > 0
 
     relay.stop()
     lines = relay.log().splitlines()

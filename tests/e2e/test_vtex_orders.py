@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.databases import postgresql_schema
-from tests.support.relay_process import RELAY, RelayProcess
+from tests.support.relay_process import RelayProcess
 from tests.support.signing import standard_webhooks_headers
 from tests.support.vtex_orders import VtexOms, order, package
 from tests.support.vtex_standin import Recorded, VtexStandIn
@@ -281,18 +280,6 @@ def test_an_invoiced_notification_delivers_an_order_that_was_not_in_vtex_within_
     assert time.monotonic() - notified < 10  # the slow lane's 30 s were not waited
 
 
-def run_relay(relay: RelayProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RELAY), *args],
-        cwd=relay.workdir,
-        env=relay.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_reconcile_resends_an_invoice_vtex_lacks_events_of_and_leaves_a_matching_one(
     setup: tuple[RelayProcess, VtexStandIn, VtexOms],
 ) -> None:
@@ -312,7 +299,7 @@ def test_reconcile_resends_an_invoice_vtex_lacks_events_of_and_leaves_a_matching
     # VTEX lost an event of one invoice.
     oms.orders[lacking]["packageAttachment"]["packages"][0]["courierStatus"]["data"].pop()
 
-    done = run_relay(relay, "reconcile")
+    done = relay.command_line("reconcile")
 
     assert done.returncode == 0, done.stderr
     # Its answer alone on stdout (a script can read it); its log lines go to stderr.
@@ -330,8 +317,8 @@ def test_vtex_subscribe_sends_the_documented_hook_configuration_once(
     relay, vtex, _ = setup
     url = "https://relay.example.com/vtex/orders-hook"
 
-    first = run_relay(relay, "vtex", "subscribe", "--url", url)
-    again = run_relay(relay, "vtex", "subscribe", "--url", url)
+    first = relay.command_line("vtex", "subscribe", "--url", url)
+    again = relay.command_line("vtex", "subscribe", "--url", url)
 
     assert first.returncode == 0, first.stderr
     assert "configured" in first.stdout

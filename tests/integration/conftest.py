@@ -40,13 +40,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
+async def sql_store(database_url: str) -> AsyncIterator[SqlStore]:
+    """A migrated SqlStore on the test's database (SQLite file, PostgreSQL schema)."""
     opened = SqlStore.open(database_url)
     await opened.migrate()
     try:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def store(sql_store: SqlStore) -> Store:
+    return sql_store
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])

@@ -4,7 +4,6 @@ Quarantine pages."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -22,16 +21,6 @@ from tests.integration.test_store import claim, record_attempt
 pytestmark = pytest.mark.anyio
 
 BODY = b'{"raw": "webhook"}'
-
-
-@pytest.fixture
-async def sql_store(database_url: str) -> AsyncIterator[SqlStore]:
-    opened = SqlStore.open(database_url)
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

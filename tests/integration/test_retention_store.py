@@ -3,7 +3,6 @@ reports exactly what a real prune then removes, tombstones, and fleet-wide perio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,16 +22,6 @@ NOW = T0 + KEEP + timedelta(days=10)
 OLD = T0
 YOUNG = NOW - timedelta(days=5)
 BODY = b'{"raw": "webhook"}'
-
-
-@pytest.fixture
-async def sql_store(database_url: str) -> AsyncIterator[SqlStore]:
-    opened = SqlStore.open(database_url)
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def row_counts(database_url: str) -> dict[str, int]:

@@ -102,6 +102,19 @@ class RelayProcess:
     def admin(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
+    def command_line(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``relay <args>`` (prune, reconcile, backup...) in this relay's directory, with its
+        settings, as an operator beside it would run it."""
+        return subprocess.run(
+            [str(RELAY), *args],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
 
 class RelayFleet:
     """Starts relays that share ``base_env`` (one database, one VTEX stand-in) in ``workdir``;

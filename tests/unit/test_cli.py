@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.cli import main
-from app.settings import Settings
+from app.settings import Settings, duration_text, parse_duration
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -310,6 +310,9 @@ def test_migrate_defaults_to_relay_db_in_the_working_directory(
         ("RELAY_VTEX_TIMEZONE", "Mars/Base"),
         ("RELAY_CARRIER_DEFAULT_TIMEZONE", "Mars/Base"),
         ("RELAY_MAX_DELIVERY_AGE", "soon"),
+        ("RELAY_RETENTION", "0"),
+        ("RELAY_RETENTION", "forever"),
+        ("RELAY_VTEX_HOOK_URL", "relay.example.com/vtex/orders-hook"),
         ("RELAY_VTEX_EVENT_DATE_FORMAT", "epoch"),
         ("RELAY_PORT", "99999"),
     ],
@@ -373,3 +376,11 @@ def test_a_blank_admin_token_or_hook_secret_is_unset_never_an_empty_password(bla
     settings = Settings(_env_file=None, admin_token=blank, vtex_hook_secret=blank)
 
     assert (settings.admin_token, settings.vtex_hook_secret) == (None, None)
+
+
+def test_durations_are_written_back_as_the_settings_take_them() -> None:
+    assert [
+        duration_text(parse_duration(text)) for text in ("90d", "72h", "10m", "30s", "1.5s")
+    ] == ["90d", "3d", "10m", "30s", "1.5s"]
+    assert duration_text(parse_duration("36h")) == "36h"
+    assert Settings().retention == parse_duration("90d")

@@ -27,6 +27,7 @@ from app.console.views import (
     delivery_filter,
     percentile,
     row_id,
+    size,
     when,
 )
 from app.errors import NotFound, PayloadTooLarge, Unauthorized
@@ -173,6 +174,13 @@ def test_ages_and_times_read_plainly() -> None:
     ]
     assert when(NOW) == "2026-12-05 09:12:30 UTC"
     assert when(None) == "—"
+    assert [size(n) for n in (0, 812, 4_200_000, 1_300_000_000, 7 * 10**15)] == [
+        "0 B",
+        "812 B",
+        "4.2 MB",
+        "1.3 GB",
+        "7000.0 TB",
+    ]
 
 
 def test_the_carrier_table_shows_every_carrier_with_its_day() -> None:

@@ -70,7 +70,8 @@ def test_an_unknown_carrier_name_never_becomes_a_label_value() -> None:
 def test_the_exposition_carries_the_queue_as_the_database_holds_it() -> None:
     metrics = RelayMetrics()
     metrics.exposition(
-        QueueSnapshot(backlog=7, oldest_pending_age_seconds=42.5, dead=2, quarantined=3)
+        QueueSnapshot(backlog=7, oldest_pending_age_seconds=42.5, dead=2, quarantined=3),
+        database_bytes=4_096_000,
     )
     # A scrape while the database is away keeps the last values read.
     text = metrics.exposition(None).decode()
@@ -85,6 +86,7 @@ def test_the_exposition_carries_the_queue_as_the_database_holds_it() -> None:
         "relay_oldest_pending_age_seconds": 42.5,
         "relay_dead_deliveries": 2,
         "relay_quarantined_webhooks": 3,
+        "relay_database_bytes": 4_096_000,
     }
 
 
