@@ -636,7 +636,7 @@ def test_single_runs_one_pod_on_sqlite_on_a_persistent_volume() -> None:
     assert not find(resources, "HorizontalPodAutoscaler"), "SQLite cannot scale out"
     claim = one(resources, "PersistentVolumeClaim")
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
 
     (volume_path,) = dockerfile().volumes
     mounts = {m["mountPath"]: m["name"] for m in relay_container(resources)["volumeMounts"]}
