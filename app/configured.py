@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.engine import make_url
 
 from app.ingest.carriers import Carrier
-from app.settings import Settings
+from app.settings import Settings, duration_text
 
 log = structlog.get_logger("relay")
 
@@ -88,6 +88,11 @@ def describe_configuration(
             "no VTEX credentials (set RELAY_VTEX_APP_KEY and RELAY_VTEX_APP_TOKEN): "
             "deliveries will wait, retried every 15 minutes",
         )
+    if worker and settings.vtex_hook_url and settings.vtex_hook_secret is None:
+        warn(
+            "RELAY_VTEX_HOOK_SECRET",
+            "RELAY_VTEX_HOOK_URL is set without it: the orders hook will not be subscribed",
+        )
     if carriers is not None and settings.admin_token is None:
         warn(
             "RELAY_ADMIN_TOKEN",
@@ -105,6 +110,8 @@ def describe_configuration(
             "reconcile_interval_s": (
                 settings.reconcile_interval.total_seconds() if settings.reconcile_interval else None
             ),
+            "retention": duration_text(settings.retention),
+            "orders_hook_kept": bool(worker and settings.vtex_hook_url),
         },
         warnings=warnings,
     )

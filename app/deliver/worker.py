@@ -139,6 +139,7 @@ class Worker:
         finally:
             stop_watching()
             self._orders_wake.set()
+            periodic.cancel()  # a prune or a reconciliation under way must not hold up a stop
             await asyncio.gather(side, periodic, return_exceptions=True)
             self._loop_done.set()
         log.info("worker.stopped", in_flight=len(self._in_flight))

@@ -105,3 +105,15 @@ def test_a_worker_alone_is_not_warned_about_webhooks_or_admin_routes() -> None:
         "RELAY_CARRIERS__UPS__CLIENT_ID",
         "RELAY_ADMIN_TOKEN",
     }
+
+
+def test_a_hook_url_without_its_secret_is_warned_of_where_the_worker_runs() -> None:
+    url = "https://relay.example.com/vtex/orders-hook"
+    values = {**READY, "vtex_hook_url": url}
+
+    assert "will not be subscribed" in problems(values)["RELAY_VTEX_HOOK_SECRET"]
+    assert problems(values, worker=False) == {}
+    kept = describe_configuration(
+        settings(**values, vtex_hook_secret="hook-secret", retention="30d"), BUILT_IN, True
+    )
+    assert (kept.fields["orders_hook_kept"], kept.fields["retention"]) == (True, "30d")
