@@ -65,11 +65,14 @@ def state_of(n: int) -> str:
     )
 
 
-def rows(table: str, time: Any) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``table``; ``time(datetime)`` is how the database takes a time."""
-    start = NOW - timedelta(days=7)
+def rows(
+    table: str, time: Any, shipments: int = SHIPMENTS, now: datetime = NOW
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``table`` for ``shipments`` shipments, the first received a week before
+    ``now``, one every 6 s; ``time(datetime)`` is how the database takes a time."""
+    start = now - timedelta(days=7)
     if table == "webhooks":
-        for n in range(SHIPMENTS):
+        for n in range(shipments):
             at = start + timedelta(seconds=n * 6)
             yield (
                 webhook_id(n),
@@ -94,7 +97,7 @@ def rows(table: str, time: Any) -> Iterator[tuple[Any, ...]]:
                 0,
             )
     elif table == "shipments":
-        for n in range(SHIPMENTS):
+        for n in range(shipments):
             at = time(start + timedelta(seconds=n * 6))
             yield (
                 tracking_number(n),
@@ -108,7 +111,7 @@ def rows(table: str, time: Any) -> Iterator[tuple[Any, ...]]:
                 at,
             )
     elif table == "events":
-        for n in range(SHIPMENTS):
+        for n in range(shipments):
             first = start + timedelta(seconds=n * 6)
             for e in range(EVENTS_PER_SHIPMENT):
                 occurred = first + timedelta(hours=e)
@@ -129,7 +132,7 @@ def rows(table: str, time: Any) -> Iterator[tuple[Any, ...]]:
                     time(occurred),
                 )
     elif table == "deliveries":
-        for n in range(SHIPMENTS):
+        for n in range(shipments):
             queued = start + timedelta(seconds=n * 6)
             state = state_of(n)
             done = state == "delivered"
@@ -152,7 +155,7 @@ def rows(table: str, time: Any) -> Iterator[tuple[Any, ...]]:
                 time(queued + timedelta(seconds=2)) if done else None,
             )
     elif table == "attempts":
-        for n in range(SHIPMENTS):
+        for n in range(shipments):
             done = state_of(n) == "delivered"
             started = start + timedelta(seconds=n * 6 + 1)
             yield (
@@ -166,7 +169,7 @@ def rows(table: str, time: Any) -> Iterator[tuple[Any, ...]]:
                 None if done else "HTTP 400",
             )
     elif table == "minute_counts":
-        minute = NOW.replace(second=0) - timedelta(hours=24)
+        minute = now.replace(second=0) - timedelta(hours=24)
         for m in range(24 * 60):
             at = minute + timedelta(minutes=m)
             for carrier in CARRIERS:
@@ -193,8 +196,14 @@ COLUMNS = {
 }
 
 
-def fill(url: str) -> dict[str, int]:
-    """Create the relay's tables at ``url`` and fill them; returns the rows per table."""
+def fill(
+    url: str, shipments: int = SHIPMENTS, age: timedelta = timedelta(0), analyze: bool = True
+) -> dict[str, int]:
+    """Create the relay's tables at ``url`` and fill them with ``shipments`` shipments (10
+    events each), every time ``age`` older than by default (bench/prune.py makes them older
+    than the retention); then ANALYZE the database, unless not ``analyze`` on PostgreSQL
+    (bench/prune.py analyses what it wants itself). Returns the rows per table."""
+    now = NOW - age
     engine = create_engine(sync_url(url))
     with engine.begin() as conn:
         migrate(conn)
@@ -207,7 +216,7 @@ def fill(url: str) -> dict[str, int]:
                 marks = ", ".join("?" * len(columns.split(",")))
                 cursor = conn.executemany(
                     f"INSERT INTO {table} ({columns}) VALUES ({marks})",
-                    rows(table, lambda at: stored_time(at, "sqlite")),
+                    rows(table, lambda at: stored_time(at, "sqlite"), shipments, now),
                 )
                 counts[table] = cursor.rowcount
             conn.execute("ANALYZE")
@@ -216,7 +225,7 @@ def fill(url: str) -> dict[str, int]:
         for table, columns in COLUMNS.items():
             written = 0
             with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows(table, lambda at: at):
+                for row in rows(table, lambda at: at, shipments, now):
                     copy.write_row(row)
                     written += 1
             counts[table] = written
@@ -224,6 +233,7 @@ def fill(url: str) -> dict[str, int]:
             sequence = f"pg_get_serial_sequence('{table}', 'id')"
             conn.execute(f"SELECT setval({sequence}, (SELECT max(id) FROM {table}))")
         conn.commit()
-        conn.autocommit = True
-        conn.execute("ANALYZE")
+        if analyze:
+            conn.autocommit = True
+            conn.execute("ANALYZE")
     return counts
