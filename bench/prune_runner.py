@@ -68,11 +68,11 @@ class Watch:
     def wrap_writes(self, db: Any) -> None:
         write = db.write
 
-        async def timed(work: Callable[[Any], Any]) -> Any:
+        async def timed(work: Callable[[Any], Any], **options: Any) -> Any:
             self._work = {}
             at = time.monotonic()
             started = time.perf_counter()
-            result = await write(work)
+            result = await write(work, **options)
             self.transactions.append(
                 {
                     "at": at,

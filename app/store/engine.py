@@ -8,8 +8,9 @@ Writes of one kind (a webhook's events, say) can be given as items of a batch fu
 which the group applies to all its items at once: a fixed number of statements, whatever
 the group's size. An item no caller is held up by (an attempt's record) may linger a few
 milliseconds for company: a commit, and on SQLite an fsync, shared instead of one each.
-Upkeep (pruning) writes when idle: alone, and only while no other write is waiting, so a
-webhook never waits behind more than the one upkeep transaction under way.
+Upkeep (pruning) writes when idle: alone, and while no other write is waiting (or after
+:data:`UPKEEP_PATIENCE` of a busy writer), so a webhook waits behind one upkeep transaction
+at most.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ WORK_CHANNEL = "relay_work"
 CONFLICT_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 CONFLICT_RETRIES = 5
 WAL_SWITCH_TRIES = 200
+UPKEEP_PATIENCE = 0.1
+"""Seconds upkeep waits for the writer to be idle before it goes ahead anyway: a writer
+never idle (PostgreSQL's round trips at a steady rate) gives it about a tenth of its time."""
 
 
 class StoreUnavailable(Exception):
@@ -281,25 +285,37 @@ class Database:
         self._reader.dispose()
 
     def _write_loop(self) -> None:
-        idle_jobs: collections.deque[_Job] = collections.deque()
+        upkeep: collections.deque[_Job] = collections.deque()
         checkpoint_due = False
+        upkeep_turn_at = 0.0  # when waiting upkeep goes ahead, however busy the writer
+
+        def upkeep_step() -> None:
+            nonlocal checkpoint_due, upkeep_turn_at
+            if checkpoint_due:
+                checkpoint_due = False
+                self._checkpoint()
+            else:
+                checkpoint_due = self._run_alone(upkeep.popleft())
+            upkeep_turn_at = time.monotonic() + UPKEEP_PATIENCE
+
         while True:
+            waiting = bool(upkeep) or checkpoint_due
+            if waiting and time.monotonic() >= upkeep_turn_at:
+                upkeep_step()  # the writer has been busy for a while: upkeep's turn
+                continue
             try:
-                idle = idle_jobs or checkpoint_due
-                job = self._jobs.get_nowait() if idle else self._jobs.get()
+                job = self._jobs.get_nowait() if waiting else self._jobs.get()
             except queue.Empty:  # nothing else waits: the writer is idle
-                if checkpoint_due:
-                    checkpoint_due = False
-                    self._checkpoint()
-                else:
-                    checkpoint_due = self._run_alone(idle_jobs.popleft())
+                upkeep_step()
                 continue
             if job is None:
-                while idle_jobs:
-                    self._run_alone(idle_jobs.popleft())
+                while upkeep:
+                    self._run_alone(upkeep.popleft())
                 return
             if job.when_idle:
-                idle_jobs.append(job)
+                if not waiting:
+                    upkeep_turn_at = time.monotonic() + UPKEEP_PATIENCE
+                upkeep.append(job)
                 continue
             if job.rehearsal:
                 self._rehearse(job)
@@ -319,7 +335,9 @@ class Database:
                     self._jobs.put(None)  # finish this group, then stop
                     break
                 if more.when_idle:
-                    idle_jobs.append(more)
+                    if not upkeep and not checkpoint_due:
+                        upkeep_turn_at = time.monotonic() + UPKEEP_PATIENCE
+                    upkeep.append(more)
                     continue
                 if more.rehearsal:
                     self._rehearse(more)

@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -41,12 +42,12 @@ async def test_an_upkeep_write_waits_for_the_writes_queued_behind_it_and_commits
 
     try:
         first = asyncio.ensure_future(db.write(blocking))
-        await asyncio.sleep(0.1)  # the writer is busy with it: what follows queues
+        await asyncio.sleep(0.05)  # the writer is busy with it: what follows queues
         pruning = asyncio.ensure_future(db.write(upkeep, when_idle=True))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
         webhooks = [asyncio.ensure_future(db.write_in_batch(batch, n)) for n in ("a", "b")]
-        await asyncio.sleep(0.05)
-        release.set()
+        await asyncio.sleep(0.01)
+        release.set()  # within UPKEEP_PATIENCE of the upkeep write's queueing
 
         assert await asyncio.gather(*webhooks) == ["a", "b"]  # not failed by the upkeep's error
         with pytest.raises(RuntimeError, match="upkeep step failed"):
@@ -56,6 +57,32 @@ async def test_an_upkeep_write_waits_for_the_writes_queued_behind_it_and_commits
         assert order == ["first", "a+b", "upkeep"]
     finally:
         release.set()
+        db.close()
+
+
+async def test_upkeep_still_gets_turns_from_a_writer_that_is_never_idle(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    done_at: list[float] = []
+
+    def slow(_conn: Connection) -> None:
+        time.sleep(0.015)
+
+    def upkeep(_conn: Connection) -> None:
+        done_at.append(time.monotonic())
+
+    try:
+        # A write every 10 ms that takes 15 ms: the queue is never empty.
+        writes = []
+        stream_ends = time.monotonic() + 1.5
+        pruning = asyncio.ensure_future(db.write(upkeep, when_idle=True))
+        while time.monotonic() < stream_ends:
+            writes.append(asyncio.ensure_future(db.write(slow)))
+            await asyncio.sleep(0.01)
+        await asyncio.gather(pruning, *writes)
+        assert done_at and done_at[0] < stream_ends - 0.5  # it did not wait for the stream
+    finally:
         db.close()
 
 
