@@ -11,6 +11,7 @@ from app.ingest.signatures import (
     verify_17track,
     verify_aftership,
     verify_easypost,
+    verify_fedex,
     verify_melhor_envio,
     verify_shipengine,
     verify_shippo,
@@ -22,6 +23,7 @@ from app.normalize.carriers import (
     aftership,
     dhl,
     easypost,
+    fedex,
     generic,
     intelipost,
     melhor_envio,
@@ -62,6 +64,7 @@ BUILT_IN: Mapping[str, Carrier] = {
         Carrier("melhor_envio", verify_melhor_envio, melhor_envio.parse),
         Carrier("dhl", verify_static_token, dhl.parse),
         Carrier("shipengine", verify_shipengine, shipengine.parse, credential="public_key"),
+        Carrier("fedex", verify_fedex, fedex.parse),
     )
 }
 

@@ -142,6 +142,29 @@ verify_melhor_envio = hmac_sha256_verifier("X-ME-Signature", "base64")
 """Melhor Envio: ``X-ME-Signature`` = base64(HMAC-SHA256(raw body, app client secret))."""
 
 
+_URL_SAFE_TO_STANDARD = str.maketrans("-_", "+/")
+
+
+def verify_fedex(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+    """FedEx AIV: ``fdx-signature`` = base64(HMAC-SHA256(key=security token, msg=raw body)).
+
+    That is what the Java code of FedEx's validation page computes; its prose ("SHA256(
+    security token + payload)", "hex encoding") contradicts the code and is not followed.
+    The base64 alphabet and padding are not documented, so the value is compared as the
+    32 bytes it encodes: standard or URL-safe alphabet, padded or not (each spelling of the
+    same MAC, so nothing weaker gets through).
+    """
+    received = _header(headers, "fdx-signature").strip()
+    expected = _hmac_sha256(secret.encode(), body)
+    padded = received.translate(_URL_SAFE_TO_STANDARD) + "=" * (-len(received) % 4)
+    try:
+        presented = base64.b64decode(padded, validate=True)
+    except ValueError:  # binascii.Error or non-ASCII text
+        raise SignatureInvalid("fdx-signature is not base64") from None
+    if not hmac.compare_digest(presented, expected):
+        raise SignatureInvalid("fdx-signature does not match")
+
+
 def verify_shippo(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
     """Shippo: ``Shippo-Auth-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
 

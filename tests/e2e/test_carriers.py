@@ -28,6 +28,7 @@ from tests.support.signing import (
     basic_headers,
     bearer_headers,
     easypost_headers,
+    fedex_headers,
     hex_hmac_headers,
     melhor_envio_headers,
     seventeen_track_headers,
@@ -57,6 +58,7 @@ SIGNERS: dict[str, Signer] = {
     "melhor_envio": melhor_envio_headers,
     "dhl": basic_headers,
     "shipengine": SHIPENGINE.headers,
+    "fedex": fedex_headers,
     "rapidez": hex_hmac_headers("x-rapidez-signature"),
 }
 CARRIERS = sorted(SIGNERS)
@@ -232,6 +234,30 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_stores_nothing(
     for shipment in expected_shipments(carrier, "in_transit"):
         seen = relay.client.get(f"/shipments/{shipment.number}", headers=relay.admin(ADMIN))
         assert seen.status_code == 404, seen.text
+
+
+def test_fedex_second_push_of_a_delivery_with_its_proof_is_a_duplicate(
+    relay: RelayProcess,
+) -> None:
+    # With proof of delivery enabled FedEx pushes a delivery twice, with the same delivery
+    # timestamp; the second push's DL scan is the event the first one brought. (A number
+    # of its own, so that the delivered fixture's test above is not disturbed.)
+    [delivered] = expected_shipments("fedex", "delivered")
+    number = f"{uuid.uuid4().int % 10**12:012d}"
+    answers = []
+    for name in ("delivered", "proof_of_delivery"):
+        body = (
+            fixture_path("fedex", name)
+            .read_bytes()
+            .replace(delivered.number.encode(), number.encode())
+        )
+        answer = relay.client.post(
+            "/webhooks/fedex", content=body, headers=fedex_headers(secret_of("fedex"), body)
+        )
+        assert answer.status_code == 202, answer.text
+        answers.append((answer.json()["events"], answer.json()["duplicates"]))
+
+    assert answers == [(delivered.events, 0), (0, 1)]
 
 
 def test_ups_token_endpoint_refuses_a_wrong_client(relay: RelayProcess) -> None:

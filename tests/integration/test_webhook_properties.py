@@ -144,6 +144,7 @@ def test_forged_credentials_get_401_from_every_carrier(tmp_path: Path) -> None:
         "x-shipengine-rsa-sha256-key-id",
         "x-shipengine-rsa-sha256-signature",
         "x-shipengine-timestamp",
+        "fdx-signature",
     ]
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     pem = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()

@@ -70,6 +70,13 @@ def melhor_envio_headers(secret: str, body: bytes) -> dict[str, str]:
     return {"x-me-signature": base64.b64encode(digest).decode(), "content-type": "application/json"}
 
 
+def fedex_headers(secret: str, body: bytes) -> dict[str, str]:
+    """FedEx AIV: ``fdx-signature`` = base64 HMAC-SHA256 of the body, keyed with the webhook's
+    security token (the Java code on FedEx's validation page; standard base64, padded)."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return {"fdx-signature": base64.b64encode(digest).decode(), "content-type": "application/json"}
+
+
 def bearer_headers(secret: str, body: bytes) -> dict[str, str]:
     """A fixed credential (Intelipost, DHL, and UPS's issued token) as a Bearer token."""
     return {"authorization": f"Bearer {secret}", "content-type": "application/json"}

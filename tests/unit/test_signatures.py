@@ -1,4 +1,4 @@
-"""Webhook authentication: Standard Webhooks (generic), AfterShip and EasyPost."""
+"""Webhook authentication: Standard Webhooks (generic), AfterShip, EasyPost and FedEx."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.ingest.signatures import (
     sign_standard_webhooks,
     verify_aftership,
     verify_easypost,
+    verify_fedex,
     verify_standard_webhooks,
 )
 
@@ -251,6 +252,104 @@ def test_easypost_requires_the_header(headers: dict[str, str]) -> None:
         verify_easypost(SECRET, headers, BODY, NOW)
 
 
+# --- FedEx -------------------------------------------------------------------------------
+
+# A security token as FedEx requires it: 26-100 characters, upper, lower and a digit.
+FEDEX_TOKEN = "Relay7FedexSecurityToken2026xQ"
+
+
+def _fedex_mac(secret: str = FEDEX_TOKEN, body: bytes = BODY) -> bytes:
+    return hmac.new(secret.encode(), body, hashlib.sha256).digest()
+
+
+def test_fedex_accepts_base64_hmac_of_the_raw_body_keyed_with_the_token() -> None:
+    # The Java code of FedEx's validation page: Base64(HmacSHA256(token, payload)).
+    signature = base64.b64encode(_fedex_mac()).decode()
+
+    verify_fedex(FEDEX_TOKEN, {"fdx-signature": signature}, BODY, NOW)
+    verify_fedex(FEDEX_TOKEN, {"fdx-signature": f" {signature}\n"}, BODY, NOW)
+
+
+# A body whose MAC in base64 has a "+" or "/", which the URL-safe alphabet spells "-" or "_".
+SIGNED_BODY = next(
+    body
+    for body in (BODY + b" " * n for n in range(200))
+    if {"+", "/"} & set(base64.b64encode(_fedex_mac(body=body)).decode())
+)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        pytest.param(lambda mac: base64.urlsafe_b64encode(mac).decode(), id="url-safe"),
+        pytest.param(lambda mac: base64.b64encode(mac).decode().rstrip("="), id="unpadded"),
+        pytest.param(
+            lambda mac: base64.urlsafe_b64encode(mac).decode().rstrip("="), id="url-safe-unpadded"
+        ),
+    ],
+)
+def test_fedex_accepts_other_spellings_of_the_same_mac(spelling: Callable[[bytes], str]) -> None:
+    # FedEx does not say which base64 alphabet it uses or whether it pads: each spells the
+    # same 32 bytes, so accepting them lets no weaker signature through.
+    signature = spelling(_fedex_mac(body=SIGNED_BODY))
+    assert signature != base64.b64encode(_fedex_mac(body=SIGNED_BODY)).decode()
+
+    verify_fedex(FEDEX_TOKEN, {"fdx-signature": signature}, SIGNED_BODY, NOW)
+
+
+@pytest.mark.parametrize(
+    ("secret", "headers", "body"),
+    [
+        pytest.param(
+            "Another7SecurityTokenForFedex",
+            {"fdx-signature": base64.b64encode(_fedex_mac()).decode()},
+            BODY,
+            id="other-token",
+        ),
+        pytest.param(
+            FEDEX_TOKEN,
+            {"fdx-signature": base64.b64encode(_fedex_mac()).decode()},
+            BODY.replace(b",", b", "),
+            id="reformatted-body",
+        ),
+        # The docs' prose says "hex encoding": FedEx's own code sends base64.
+        pytest.param(FEDEX_TOKEN, {"fdx-signature": _fedex_mac().hex()}, BODY, id="hex"),
+        # The docs' formula line, "SHA256(security token + payload)": no HMAC, not accepted.
+        pytest.param(
+            FEDEX_TOKEN,
+            {
+                "fdx-signature": base64.b64encode(
+                    hashlib.sha256(FEDEX_TOKEN.encode() + BODY).digest()
+                ).decode()
+            },
+            BODY,
+            id="plain-hash-of-token-and-body",
+        ),
+        pytest.param(
+            FEDEX_TOKEN,
+            {"fdx-signature": base64.b64encode(_fedex_mac()[:16]).decode()},
+            BODY,
+            id="truncated",
+        ),
+    ],
+)
+def test_fedex_rejects_a_bad_signature(secret: str, headers: dict[str, str], body: bytes) -> None:
+    with pytest.raises(SignatureInvalid, match="fdx-signature does not match"):
+        verify_fedex(secret, headers, body, NOW)
+
+
+@pytest.mark.parametrize("value", ["not base64!", "é" * 44, base64.b64encode(b"x").decode() + "A"])
+def test_fedex_rejects_a_signature_that_is_not_base64(value: str) -> None:
+    with pytest.raises(SignatureInvalid, match="fdx-signature is not base64"):
+        verify_fedex(FEDEX_TOKEN, {"fdx-signature": value}, BODY, NOW)
+
+
+@pytest.mark.parametrize("headers", [{}, {"fdx-signature": ""}, {"x-fedex-signature": "abc="}])
+def test_fedex_requires_the_header(headers: dict[str, str]) -> None:
+    with pytest.raises(SignatureInvalid, match="missing fdx-signature"):
+        verify_fedex(FEDEX_TOKEN, headers, BODY, NOW)
+
+
 # --- what a rejection may say -----------------------------------------------------------
 
 Verifier = Callable[[str, dict[str, str], bytes, datetime], None]
@@ -269,6 +368,9 @@ FAILURES: list[tuple[Verifier, dict[str, str]]] = [
     (verify_aftership, {}),
     (verify_easypost, {"x-hmac-signature": "hmac-sha256-hex=" + "ab" * 32}),
     (verify_easypost, {}),
+    (verify_fedex, {"fdx-signature": _FORGED}),
+    (verify_fedex, {"fdx-signature": _FORGED + "!"}),
+    (verify_fedex, {}),
 ]
 
 
@@ -298,13 +400,20 @@ _EMPTY_KEY_SIGNED: list[tuple[Verifier, str, dict[str, str]]] = [
     (verify_standard_webhooks, "whsec_", _EMPTY_KEY_STANDARD),
     (verify_aftership, "", {"aftership-hmac-sha256": _b64_hmac(b"", BODY)}),
     (verify_easypost, "", _easypost_header("", BODY)),
+    (verify_fedex, "", {"fdx-signature": _b64_hmac(b"", BODY)}),
 ]
 
 
 @pytest.mark.parametrize(
     ("verify", "secret", "headers"),
     _EMPTY_KEY_SIGNED,
-    ids=["standard-empty", "standard-whsec-empty", "aftership-empty", "easypost-empty"],
+    ids=[
+        "standard-empty",
+        "standard-whsec-empty",
+        "aftership-empty",
+        "easypost-empty",
+        "fedex-empty",
+    ],
 )
 def test_an_empty_secret_accepts_no_signature(
     verify: Verifier, secret: str, headers: dict[str, str]
