@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from app.store.upkeep_front import PRUNE_BATCH
 from bench import prune_plans
 from bench.databases import pg_connect
 from bench.processes import command_output, loadavg
@@ -161,8 +162,9 @@ def method(args: argparse.Namespace, server: PostgresServer | None) -> list[str]
         "- **Prune, in a process of its own** (`--prune-in process`). The relay's worker is "
         "off (it would prune at its start). bench/prune_runner.py, a process of its own, "
         "runs exactly what the worker's hourly task runs (app/deliver/periodic.py): "
-        "`SqlStore.upkeep().prune(now, 90 days, pause=0.02)` (batches of 200, the default) "
-        "then `free_space(pause=0.02)`. (Not `relay prune` itself, which pauses 0 s between "
+        "`SqlStore.upkeep().prune(now, 90 days, pause=0.02)` "
+        f"(batches of {PRUNE_BATCH}, the default) then `free_space(pause=0.02)`. "
+        "(Not `relay prune` itself, which pauses 0 s between "
         "transactions.) It starts together with the webhooks, which go on until it is done "
         f"(and for {args.seconds:.0f} s at least). On SQLite it and the relay are two "
         "writers on one file that wait for each other through SQLite's busy timeout, as with "

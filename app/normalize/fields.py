@@ -26,6 +26,11 @@ def require_object(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
+def object_or_empty(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (for optional parts)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def require_list(value: Any, where: str) -> list[Any]:
     """``value`` as a JSON array (``null`` counts as empty), or a rejection naming ``where``."""
     if value is None:

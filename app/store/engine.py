@@ -289,6 +289,12 @@ class Database:
         checkpoint_due = False
         upkeep_turn_at = 0.0  # when waiting upkeep goes ahead, however busy the writer
 
+        def defer(job: _Job) -> None:
+            nonlocal upkeep_turn_at
+            if not upkeep and not checkpoint_due:
+                upkeep_turn_at = time.monotonic() + UPKEEP_PATIENCE
+            upkeep.append(job)
+
         def upkeep_step() -> None:
             nonlocal checkpoint_due, upkeep_turn_at
             if checkpoint_due:
@@ -313,9 +319,7 @@ class Database:
                     self._run_alone(upkeep.popleft())
                 return
             if job.when_idle:
-                if not waiting:
-                    upkeep_turn_at = time.monotonic() + UPKEEP_PATIENCE
-                upkeep.append(job)
+                defer(job)
                 continue
             if job.rehearsal:
                 self._rehearse(job)
@@ -335,9 +339,7 @@ class Database:
                     self._jobs.put(None)  # finish this group, then stop
                     break
                 if more.when_idle:
-                    if not upkeep and not checkpoint_due:
-                        upkeep_turn_at = time.monotonic() + UPKEEP_PATIENCE
-                    upkeep.append(more)
+                    defer(more)
                     continue
                 if more.rehearsal:
                     self._rehearse(more)

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, tuple_
-from sqlalchemy.engine import Connection
+from sqlalchemy import Table, and_, delete, exists, func, or_, select, tuple_
+from sqlalchemy.engine import Connection, Row
 
 from app.store.schema import (
     attempts,
@@ -125,8 +125,8 @@ def prune_invoices(conn: Connection, cursor: Cursor, limit: int) -> Batch:
     cursor.after_delivery = rows[-1].id
     invoices = {(row.order_id, row.invoice_number) for row in rows}
     owner = {
-        key: invoice
-        for key, invoice in _rows_of_invoices(conn, shipments.c.tracking_number, invoices)
+        row.tracking_number: (row.order_id, row.invoice_number)
+        for row in _invoice_rows(conn, shipments, invoices, shipments.c.tracking_number)
     }
     numbers = sorted(owner)
     tombstones = dict(owner)
@@ -137,14 +137,16 @@ def prune_invoices(conn: Connection, cursor: Cursor, limit: int) -> Batch:
     ):
         tombstones.setdefault(alias, owner[number])
     report = PruneReport(invoices=len(invoices))
-    delivery_ids = [key for key, _ in _rows_of_invoices(conn, deliveries.c.id, invoices)]
+    delivery_ids = [row.id for row in _invoice_rows(conn, deliveries, invoices, deliveries.c.id)]
     report.attempts = _count(
         conn.execute(delete(attempts).where(attempts.c.delivery_id.in_(delivery_ids)))
     )
     report.deliveries = _count(
         conn.execute(delete(deliveries).where(deliveries.c.id.in_(delivery_ids)))
     )
-    checked = [invoice for invoice, _ in _rows_of_invoices(conn, None, invoices)]
+    checked = [
+        (row.order_id, row.invoice_number) for row in _invoice_rows(conn, invoice_checks, invoices)
+    ]
     if checked:
         conn.execute(
             delete(invoice_checks).where(
@@ -176,25 +178,19 @@ def prune_invoices(conn: Connection, cursor: Cursor, limit: int) -> Batch:
     return Batch(report, more=len(rows) == limit)
 
 
-def _rows_of_invoices(
-    conn: Connection, key: Any, invoices: set[tuple[str, str]]
-) -> list[tuple[Any, tuple[str, str]]]:
-    """``(key, invoice)`` for each row of ``key``'s table (shipments, deliveries; with
-    ``key`` None, invoice checks) that belongs to one of ``invoices``.
+def _invoice_rows(
+    conn: Connection, table: Table, invoices: set[tuple[str, str]], *columns: Any
+) -> list[Row[Any]]:
+    """``table``'s rows (``order_id``, ``invoice_number`` and ``columns``) of ``invoices``.
 
-    The rows are found by the order's index and kept by invoice here: SQLite plans
+    They are found by the order's index and kept by invoice here: SQLite plans
     ``(order_id, invoice_number) IN (VALUES …)`` as a scan of the whole table, 20-25 ms a
     batch on 100,000 invoices (bench/PRUNE.md)."""
-    table = invoice_checks if key is None else key.table
-    columns = (table.c.order_id, table.c.invoice_number)
     orders = sorted({order_id for order_id, _ in invoices})
-    query = select(*columns, *(() if key is None else (key,))).where(table.c.order_id.in_(orders))
-    found = []
-    for row in conn.execute(query):
-        invoice = (row[0], row[1])
-        if invoice in invoices:
-            found.append((invoice if key is None else row[2], invoice))
-    return found
+    query = select(table.c.order_id, table.c.invoice_number, *columns).where(
+        table.c.order_id.in_(orders)
+    )
+    return [row for row in conn.execute(query) if (row.order_id, row.invoice_number) in invoices]
 
 
 def prune_unmatched(conn: Connection, cursor: Cursor, limit: int) -> Batch:

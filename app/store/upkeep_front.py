@@ -25,9 +25,10 @@ and attempts a few hundred rows, a few milliseconds of the writer (bench/PRUNE.m
 of 200 held SQLite's writer 50-100 ms each, and the webhooks waiting behind them)."""
 FREE_PAGES_STEP = 128
 """SQLite pages (4 KiB) one incremental-vacuum transaction gives back at most (2,000 took
-86 ms)..."""
+86 ms)."""
 FREE_PAGES_BUDGET = 0.004
-"""... and seconds it spends at most (128 took 7.6 ms at p50, 68 ms at p99)."""
+"""Seconds one incremental-vacuum transaction spends at most (128 pages took 7.6 ms at p50,
+68 ms at p99)."""
 FLEET_LOCK_BASE = 7_441_226_200
 
 

@@ -51,6 +51,7 @@ from typing import Any
 
 from app.normalize.fields import (
     http_url,
+    object_or_empty,
     optional_text,
     read_each,
     require_object,
@@ -87,10 +88,6 @@ _RETURN_PHRASES = re.compile(
 )
 
 
-def _object(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _description(event: Mapping[str, Any]) -> str:
     description = optional_text(event.get("description"))
     remark = optional_text(event.get("remark"))
@@ -123,7 +120,7 @@ def _status(code: str, description: str) -> Status:
 
 
 def _event(event: Mapping[str, Any], where: str, context: ParseContext) -> TrackingEvent:
-    address = _object(_object(event.get("location")).get("address"))
+    address = object_or_empty(object_or_empty(event.get("location")).get("address"))
     code = optional_text(event.get("statusCode"), event.get("status"))
     description = _description(event)
     city, state = _place(address)
@@ -165,7 +162,7 @@ def _update(shipment: Mapping[str, Any], where: str, context: ParseContext) -> S
         tracking_number,
         oldest_first(events),
         tracking_url=http_url(shipment.get("serviceUrl")),
-        references=_references(_object(shipment.get("details")).get("references")),
+        references=_references(object_or_empty(shipment.get("details")).get("references")),
     )
 
 

@@ -69,7 +69,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from app.normalize.fields import optional_text, require_list, require_object, text_or_number
+from app.normalize.fields import (
+    object_or_empty,
+    optional_text,
+    require_list,
+    require_object,
+    text_or_number,
+)
 from app.normalize.model import (
     ParseContext,
     PayloadRejected,
@@ -100,10 +106,6 @@ _ACTUAL_DELIVERY = "ACTUAL_DELIVERY"
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
-def _object(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _status(scan: Mapping[str, Any]) -> tuple[Status, str]:
     """(status, carrier_status) of a scan, from its codes only."""
     kind = optional_text(scan.get("eventType")).upper()
@@ -123,7 +125,7 @@ def _description(scan: Mapping[str, Any]) -> str:
 def _actual_delivery(value: Any, where: str) -> tuple[str, str] | None:
     """(``dateTime``, its path) of the ``ACTUAL_DELIVERY`` entry of ``dateAndTimes``."""
     for index, item in enumerate(value if isinstance(value, list) else []):
-        entry = _object(item)
+        entry = object_or_empty(item)
         moment = optional_text(entry.get("dateTime"))
         if optional_text(entry.get("type")).upper() == _ACTUAL_DELIVERY and moment:
             return moment, f"{where}.dateAndTimes.{index}.dateTime"
@@ -141,7 +143,7 @@ def _event(
     undated = moment is None or (isinstance(moment, str) and not moment.strip())
     if status is Status.DELIVERED and delivered_at is not None and undated:
         moment, field = delivered_at
-    place = _object(scan.get("scanLocation"))
+    place = object_or_empty(scan.get("scanLocation"))
     return TrackingEvent(
         occurred_at=parse_timestamp(moment, context.default_zone, field=field),
         status=status,
@@ -163,10 +165,10 @@ def _identifier_value(value: Any) -> str:
 
 
 def _references(result: Mapping[str, Any]) -> dict[str, str]:
-    identifiers = _object(result.get("additionalTrackingInfo")).get("packageIdentifiers")
+    identifiers = object_or_empty(result.get("additionalTrackingInfo")).get("packageIdentifiers")
     found: dict[str, str] = {}
     for item in identifiers if isinstance(identifiers, list) else []:
-        entry = _object(item)
+        entry = object_or_empty(item)
         value = _identifier_value(entry.get("value"))
         if value:
             found.setdefault(_reference_name(optional_text(entry.get("type"))), value)
@@ -178,9 +180,9 @@ def _update(
 ) -> ShipmentUpdate | None:
     """One track result's update; None for a result FedEx could not track."""
     scans = require_list(result.get("scanEvents"), f"{where}.scanEvents")
-    if not scans and _object(result.get("error")):
+    if not scans and object_or_empty(result.get("error")):
         return None
-    number = text_or_number(_object(result.get("trackingNumberInfo")).get("trackingNumber"))
+    number = text_or_number(object_or_empty(result.get("trackingNumberInfo")).get("trackingNumber"))
     number = number or asked
     if not number:
         raise PayloadRejected(
